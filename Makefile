@@ -1,0 +1,39 @@
+# The two entry points of the README. Everything else is CMake + CTest.
+#   make run    install deps, build, start the server with deploy/ringcast.json
+#   make test   install deps, build the normal, ASan/UBSan, TSan and fuzz trees, run every suite
+JOBS ?= $(shell nproc)
+CONFIG ?= deploy/ringcast.json
+
+.PHONY: deps build run test bench clean build-asan build-tsan build-fuzz
+
+deps:
+	./deploy/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build -j$(JOBS)
+
+run: build
+	./build/bin/ringcast --config $(CONFIG)
+
+build-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRINGCAST_SANITIZE=address,undefined -DRINGCAST_BENCH=OFF
+	cmake --build build-asan -j$(JOBS)
+
+build-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGCAST_SANITIZE=thread -DRINGCAST_BENCH=OFF
+	cmake --build build-tsan -j$(JOBS)
+
+build-fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGCAST_FUZZ=ON -DRINGCAST_BENCH=OFF
+	cmake --build build-fuzz -j$(JOBS)
+
+# One ctest run reports everything: the sanitizer and fuzz suites appear as suite_* tests.
+test: build build-asan build-tsan build-fuzz
+	ctest --test-dir build --output-on-failure -j2
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
