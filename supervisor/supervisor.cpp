@@ -1,0 +1,328 @@
+// Process supervision. See docs/cluster.md for the start, crash and shutdown sequences.
+#include "supervisor/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "supervisor/listeners.hpp"
+#include "supervisor/worker_spec.hpp"
+#include "worker/log.hpp"
+
+namespace ringcast::supervisor {
+
+namespace {
+
+constexpr uint64_t kMs = 1000000;
+constexpr uint64_t kInitialBackoffMs = 100;
+constexpr uint64_t kMaxBackoffMs = 5000;
+constexpr uint64_t kStableNs = 10000 * kMs;  // a worker that lived this long restarts at once
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+shm::HugepageMode to_shm(HugepageMode m) {
+    switch (m) {
+        case HugepageMode::Require: return shm::HugepageMode::Require;
+        case HugepageMode::Off: return shm::HugepageMode::Off;
+        case HugepageMode::Auto: break;
+    }
+    return shm::HugepageMode::Auto;
+}
+
+std::string cpu_list(const WorkerPlacement& p) {
+    std::string s;
+    for (const auto& sh : p.shards) {
+        if (!s.empty()) s += ",";
+        s += std::to_string(sh.cpu);
+    }
+    return s;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(Config config, std::string self_exe)
+    : config_(std::move(config)), self_exe_(std::move(self_exe)) {}
+
+Supervisor::~Supervisor() {
+    if (segment_) shm::Segment::remove(segment_->path());
+}
+
+bool Supervisor::setup() {
+    Topology topo = discover_topology();
+    std::string error;
+    auto plan = plan_workers(topo, config_.worker_processes, config_.shards, config_.numa_node, &error);
+    if (plan.empty()) {
+        RC_LOG_ERROR("event=plan_failed error=\"%s\"", error.c_str());
+        return false;
+    }
+    for (const auto& p : plan) shard_count_ += static_cast<uint32_t>(p.shards.size());
+
+    // One extra member is reserved for a bridge (the Redis relay); it stays Empty until one joins.
+    const uint32_t members = shard_count_ + 1;
+    std::vector<int> nodes;
+    for (const auto& p : plan) {
+        for (size_t i = 0; i < p.shards.size(); ++i) nodes.push_back(p.numa_node);
+    }
+    nodes.push_back(-1);
+    shm::Geometry g{members, config_.ring, config_.slab_bytes};
+    auto created = shm::Segment::create("/ringcast-" + std::to_string(getpid()), g, to_shm(config_.hugepages), nodes);
+    if (auto* err = std::get_if<std::string>(&created)) {
+        RC_LOG_ERROR("event=segment_failed error=\"%s\"", err->c_str());
+        return false;
+    }
+    segment_ = std::make_unique<shm::Segment>(std::move(std::get<shm::Segment>(created)));
+    RC_LOG_INFO("event=segment path=%s bytes=%llu hugepages=%s%s%s%s", segment_->path().c_str(),
+                static_cast<unsigned long long>(segment_->size()), segment_->hugepages() ? "yes" : "no",
+                segment_->note().empty() ? "" : " note=\"", segment_->note().c_str(),
+                segment_->note().empty() ? "" : "\"");
+
+    ListenSpec spec{config_.listen.host, config_.listen.port, config_.listen.ipv6};
+    listeners_ = open_listeners(spec, shard_count_, &error);
+    if (listeners_.empty()) {
+        RC_LOG_ERROR("event=listen_failed error=\"%s\"", error.c_str());
+        return false;
+    }
+    for (uint32_t m = 0; m < members; ++m) {
+        wake_fds_.emplace_back(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!wake_fds_.back().valid()) {
+            RC_LOG_ERROR("event=eventfd_failed error=\"%s\"", std::strerror(errno));
+            return false;
+        }
+    }
+    for (uint32_t w = 0; w < plan.size(); ++w) {
+        WorkerProcess wp;
+        wp.index = w;
+        wp.placement = plan[w];
+        workers_.push_back(std::move(wp));
+        RC_LOG_INFO("event=plan worker=%u numa_node=%d shards=%zu cpus=%s", w, plan[w].numa_node,
+                    plan[w].shards.size(), cpu_list(plan[w]).c_str());
+    }
+    RC_LOG_INFO("event=listening listen=%s workers=%zu shards=%u ring=%u slab_bytes=%llu",
+                config_.listen.text().c_str(), workers_.size(), shard_count_, config_.ring,
+                static_cast<unsigned long long>(config_.slab_bytes));
+    return true;
+}
+
+worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
+    worker::WorkerOptions o;
+    o.index = w.index;
+    o.segment = segment_->path();
+    o.numa_node = w.placement.numa_node;
+    for (const auto& s : w.placement.shards) {
+        o.shards.push_back(worker::ShardOptions{s.member, listeners_[s.member].get(), s.cpu});
+    }
+    for (const auto& fd : wake_fds_) o.wake_fds.push_back(fd.get());
+    o.settings.batch = config_.batch;
+    o.settings.max_message_bytes = config_.max_message_bytes;
+    o.settings.max_buffered_bytes = config_.max_buffered_bytes;
+    o.settings.ping_interval_ms = config_.ping_interval_ms;
+    o.settings.shutdown_timeout_ms = config_.shutdown_timeout_ms;
+    o.log_level = static_cast<int>(config_.log_level);
+    return o;
+}
+
+bool Supervisor::spawn(WorkerProcess& w) {
+    worker::WorkerOptions opts = options_for(w);
+    std::string spec = encode_worker_spec(opts);
+    for (const auto& s : w.placement.shards) shm::mark_starting(*segment_, s.member, 0);
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        RC_LOG_ERROR("event=fork_failed worker=%u error=\"%s\"", w.index, std::strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        // Child: die with the supervisor; exit at once if it is already gone.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        // Only the fds this worker needs cross exec.
+        for (const auto& s : opts.shards) fcntl(s.listen_fd, F_SETFD, 0);
+        for (int fd : opts.wake_fds) fcntl(fd, F_SETFD, 0);
+        const char* argv[] = {self_exe_.c_str(), "--worker", spec.c_str(), nullptr};
+        execv(self_exe_.c_str(), const_cast<char* const*>(argv));
+        std::fprintf(stderr, "ringcast: exec %s: %s\n", self_exe_.c_str(), std::strerror(errno));
+        _exit(127);
+    }
+    w.pid = pid;
+    w.incarnation++;
+    w.started_ns = monotonic_ns();
+    w.restart_at_ns = 0;
+    w.announced_ready = false;
+    for (const auto& s : w.placement.shards) segment_->control(s.member).pid.store(pid, std::memory_order_relaxed);
+    RC_LOG_INFO("event=worker_started worker=%u pid=%d incarnation=%u cpus=%s", w.index, pid, w.incarnation,
+                cpu_list(w.placement).c_str());
+    return true;
+}
+
+void Supervisor::on_worker_exit(WorkerProcess& w, int status) {
+    // No producer may wait on its cursors from now on.
+    for (const auto& s : w.placement.shards) shm::mark_dead(*segment_, s.member);
+    std::string how = WIFSIGNALED(status) ? std::string("signal=") + strsignal(WTERMSIG(status))
+                                          : "code=" + std::to_string(WEXITSTATUS(status));
+    w.pid = -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
+        RC_LOG_ERROR("event=worker_fatal worker=%u %s reason=\"the worker cannot run on this host (see its error above); not restarting\"",
+                     w.index, how.c_str());
+        fatal_ = true;
+        return;
+    }
+    uint64_t now = monotonic_ns();
+    if (now - w.started_ns >= kStableNs || w.backoff_ms == 0) {
+        w.backoff_ms = kInitialBackoffMs;
+    } else {
+        w.backoff_ms = std::min(w.backoff_ms * 2, kMaxBackoffMs);
+    }
+    w.restart_at_ns = now + w.backoff_ms * kMs;
+    w.restarts++;
+    RC_LOG_WARN("event=worker_died worker=%u %s restart_in_ms=%llu", w.index, how.c_str(),
+                static_cast<unsigned long long>(w.backoff_ms));
+}
+
+void Supervisor::reap() {
+    while (true) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return;
+        for (auto& w : workers_) {
+            if (w.pid == pid) on_worker_exit(w, status);
+        }
+    }
+}
+
+void Supervisor::restart_due(uint64_t now) {
+    for (auto& w : workers_) {
+        if (w.pid < 0 && w.restart_at_ns != 0 && now >= w.restart_at_ns) spawn(w);
+    }
+}
+
+void Supervisor::check_ready() {
+    bool all = true;
+    for (auto& w : workers_) {
+        bool live = w.pid > 0;
+        for (const auto& s : w.placement.shards) {
+            live = live && segment_->control(s.member).state.load(std::memory_order_acquire) ==
+                               static_cast<uint32_t>(shm::MemberState::Live);
+        }
+        if (live && !w.announced_ready) {
+            w.announced_ready = true;
+            RC_LOG_INFO("event=worker_ready worker=%u pid=%d incarnation=%u", w.index, w.pid, w.incarnation);
+        }
+        all = all && live;
+    }
+    if (all && !ready_announced_) {
+        ready_announced_ = true;
+        RC_LOG_INFO("event=ready listen=%s workers=%zu shards=%u", config_.listen.text().c_str(), workers_.size(),
+                    shard_count_);
+    }
+}
+
+void Supervisor::print_stats() {
+    uint64_t conns = 0, msgs = 0;
+    for (uint32_t m = 0; m < segment_->members(); ++m) {
+        const auto& st = segment_->control(m).stats;
+        conns += st.connections.load(std::memory_order_relaxed);
+        msgs += st.messages_in.load(std::memory_order_relaxed);
+    }
+    time_t t = time(nullptr);
+    tm tmv{};
+    localtime_r(&t, &tmv);
+    std::printf("[%02d:%02d:%02d] Conns: %llu, Msgs: %llu\n", tmv.tm_hour, tmv.tm_min, tmv.tm_sec,
+                static_cast<unsigned long long>(conns), static_cast<unsigned long long>(msgs));
+    std::fflush(stdout);
+}
+
+int Supervisor::shutdown(const char* why) {
+    RC_LOG_INFO("event=shutdown reason=%s", why);
+    // The workers close every client with 1001 after flushing; we wait for them, bounded.
+    for (auto& w : workers_) {
+        if (w.pid > 0) kill(w.pid, SIGTERM);
+    }
+    const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(config_.shutdown_timeout_ms) * kMs;
+    while (true) {
+        bool any = false;
+        for (auto& w : workers_) {
+            if (w.pid <= 0) continue;
+            int status = 0;
+            pid_t r = waitpid(w.pid, &status, WNOHANG);
+            if (r == w.pid) {
+                w.pid = -1;
+            } else {
+                any = true;
+            }
+        }
+        if (!any) break;
+        if (monotonic_ns() >= deadline) {
+            for (auto& w : workers_) {
+                if (w.pid > 0) {
+                    RC_LOG_WARN("event=worker_kill worker=%u pid=%d reason=shutdown_timeout", w.index, w.pid);
+                    kill(w.pid, SIGKILL);
+                    waitpid(w.pid, nullptr, 0);
+                    w.pid = -1;
+                }
+            }
+            break;
+        }
+        usleep(10000);
+    }
+    listeners_.clear();
+    RC_LOG_INFO("event=stopped");
+    return fatal_ ? 1 : 0;
+}
+
+int Supervisor::run() {
+    log::set_origin("supervisor");
+    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGCHLD);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &sigs, nullptr);
+    signal_fd_ = Fd(signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK));
+
+    if (!setup()) return 1;
+    for (auto& w : workers_) {
+        if (!spawn(w)) return shutdown("fork_failed");
+    }
+    uint64_t next_stats = monotonic_ns() + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
+    while (true) {
+        pollfd pfd{signal_fd_.get(), POLLIN, 0};
+        poll(&pfd, 1, 20);
+        signalfd_siginfo si{};
+        while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+            if (si.ssi_signo == SIGCHLD) {
+                reap();
+            } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                return shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            }
+        }
+        if (fatal_) return shutdown("worker_fatal");
+        uint64_t now = monotonic_ns();
+        restart_due(now);
+        check_ready();
+        if (config_.stats_interval_ms > 0 && now >= next_stats) {
+            print_stats();
+            next_stats = now + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
+        }
+    }
+}
+
+}  // namespace ringcast::supervisor

@@ -1,0 +1,63 @@
+// The supervisor: owns the segment, the listeners and the wake eventfds, fork+execs one
+// worker process per plan entry, restarts crashed workers with backoff, prints the stats
+// line, and turns SIGTERM/SIGINT into a graceful cluster shutdown.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shm/segment.hpp"
+#include "supervisor/config.hpp"
+#include "supervisor/topology.hpp"
+#include "worker/fd.hpp"
+#include "worker/options.hpp"
+
+namespace ringcast::supervisor {
+
+struct WorkerProcess {
+    uint32_t index = 0;
+    WorkerPlacement placement;
+    pid_t pid = -1;
+    uint32_t incarnation = 0;
+    uint32_t restarts = 0;
+    uint64_t started_ns = 0;
+    uint64_t restart_at_ns = 0;    // 0 = not waiting to restart
+    uint64_t backoff_ms = 0;
+    bool announced_ready = false;
+};
+
+class Supervisor {
+public:
+    Supervisor(Config config, std::string self_exe);
+    ~Supervisor();
+    // Runs the cluster; returns the process exit code.
+    int run();
+
+private:
+    bool setup();
+    bool spawn(WorkerProcess& w);
+    worker::WorkerOptions options_for(const WorkerProcess& w) const;
+    void reap();
+    void on_worker_exit(WorkerProcess& w, int status);
+    void restart_due(uint64_t now);
+    void check_ready();
+    void print_stats();
+    int shutdown(const char* why);
+
+    Config config_;
+    std::string self_exe_;
+    std::unique_ptr<shm::Segment> segment_;
+    std::vector<Fd> listeners_;   // one per shard (member)
+    std::vector<Fd> wake_fds_;    // one per member
+    std::vector<WorkerProcess> workers_;
+    uint32_t shard_count_ = 0;
+    bool ready_announced_ = false;
+    bool fatal_ = false;
+    Fd signal_fd_;
+};
+
+}  // namespace ringcast::supervisor

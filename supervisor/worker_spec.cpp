@@ -1,0 +1,55 @@
+// WorkerOptions <-> JSON.
+#include "supervisor/worker_spec.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ringcast::supervisor {
+
+using nlohmann::json;
+
+std::string encode_worker_spec(const worker::WorkerOptions& o) {
+    json shards = json::array();
+    for (const auto& s : o.shards) shards.push_back({{"member", s.member}, {"listen_fd", s.listen_fd}, {"cpu", s.cpu}});
+    json j = {
+        {"index", o.index},
+        {"segment", o.segment},
+        {"numa_node", o.numa_node},
+        {"shards", shards},
+        {"wake_fds", o.wake_fds},
+        {"log_level", o.log_level},
+        {"settings",
+         {{"batch", o.settings.batch},
+          {"max_message_bytes", o.settings.max_message_bytes},
+          {"max_buffered_bytes", o.settings.max_buffered_bytes},
+          {"ping_interval_ms", o.settings.ping_interval_ms},
+          {"shutdown_timeout_ms", o.settings.shutdown_timeout_ms}}},
+    };
+    return j.dump();
+}
+
+std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::string& text) {
+    try {
+        json j = json::parse(text);
+        worker::WorkerOptions o;
+        o.index = j.at("index").get<uint32_t>();
+        o.segment = j.at("segment").get<std::string>();
+        o.numa_node = j.at("numa_node").get<int>();
+        o.log_level = j.at("log_level").get<int>();
+        o.wake_fds = j.at("wake_fds").get<std::vector<int>>();
+        for (const auto& s : j.at("shards")) {
+            o.shards.push_back(worker::ShardOptions{s.at("member").get<uint32_t>(), s.at("listen_fd").get<int>(),
+                                                    s.at("cpu").get<int>()});
+        }
+        const json& st = j.at("settings");
+        o.settings.batch = st.at("batch").get<uint32_t>();
+        o.settings.max_message_bytes = st.at("max_message_bytes").get<uint64_t>();
+        o.settings.max_buffered_bytes = st.at("max_buffered_bytes").get<uint64_t>();
+        o.settings.ping_interval_ms = st.at("ping_interval_ms").get<uint32_t>();
+        o.settings.shutdown_timeout_ms = st.at("shutdown_timeout_ms").get<uint32_t>();
+        return o;
+    } catch (const std::exception& e) {
+        return std::string("bad worker spec: ") + e.what();
+    }
+}
+
+}  // namespace ringcast::supervisor

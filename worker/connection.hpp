@@ -1,0 +1,66 @@
+// One client connection as a shard sees it: its socket, protocol state and send queue.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "proto/frame_parser.hpp"
+#include "proto/handshake.hpp"
+#include "proto/opcode.hpp"
+#include "worker/send_queue.hpp"
+
+namespace ringcast::worker {
+
+enum class ConnState : uint8_t {
+    Handshake,  // reading the HTTP upgrade request
+    Open,       // exchanging frames; receives broadcasts
+    Closing,    // our close frame (or HTTP error) is queued; flush, then shut down
+    Lingering,  // flushed and write side shut: drain input until EOF or deadline
+};
+
+// A received chunk held back while the shard's ring is full (pushback): the provided
+// buffer stays out of the kernel's pool until the chunk is fed.
+struct HeldChunk {
+    uint16_t bid;
+    uint32_t offset;
+    uint32_t len;
+};
+
+struct Connection {
+    int fd = -1;
+    uint32_t slot = 0;        // index in the shard's connection table
+    uint32_t generation = 0;  // bumps on reuse, so late completions for a old socket are ignored
+    uint32_t serial = 0;      // shard-unique id carried as the ring record's origin
+    ConnState state = ConnState::Handshake;
+
+    std::unique_ptr<proto::HandshakeParser> handshake;  // only until the upgrade completes
+    proto::FrameParser parser;
+
+    // Message being received. A message wholly inside one recv chunk is published straight
+    // from that chunk (`direct`); anything longer is gathered in `assembly`.
+    proto::Opcode msg_op = proto::Opcode::Binary;
+    bool msg_active = false;
+    bool msg_ready = false;  // complete but not yet published (ring was full)
+    const uint8_t* direct = nullptr;
+    size_t direct_len = 0;
+    std::vector<uint8_t> assembly;
+
+    SendQueue out;
+    bool send_inflight = false;
+    uint32_t send_batch = 0;       // SendBatch in use while send_inflight
+    uint32_t inflight_frames = 0;  // queue entries the kernel may still be reading
+    bool recv_armed = false;
+    bool in_dirty = false;     // listed for a send this iteration
+    bool starved = false;      // recv ended on an empty buffer pool: re-arm when buffers return
+    bool slow = false;         // over its buffer bound: close after this pass
+    bool want_close = false;   // close once the queue is flushed
+    uint32_t open_index = UINT32_MAX;  // position in the shard's open list
+    std::vector<HeldChunk> held;       // pushback: chunks not yet fed
+
+    uint64_t last_rx_ns = 0;
+    uint64_t linger_deadline_ns = 0;
+    bool ping_outstanding = false;
+};
+
+}  // namespace ringcast::worker

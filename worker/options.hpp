@@ -1,0 +1,42 @@
+// What a worker process is told by the supervisor: its shards, their fds and settings.
+// Plain data; the supervisor serialises it onto the worker's command line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringcast::worker {
+
+struct ShardOptions {
+    uint32_t member = 0;    // this shard's index in the shm fabric
+    int listen_fd = -1;     // its own SO_REUSEPORT listener (inherited)
+    int cpu = -1;           // CPU to pin the reactor thread to (-1 = leave as is)
+};
+
+struct Settings {
+    uint32_t batch = 64;                     // completions handled per reactor iteration
+    uint64_t max_message_bytes = 16u << 20;
+    uint64_t max_buffered_bytes = 8u << 20;  // per connection, before the slow-client policy applies
+    uint32_t ping_interval_ms = 30000;       // 0 = never ping
+    uint32_t shutdown_timeout_ms = 5000;
+};
+
+struct WorkerOptions {
+    uint32_t index = 0;                 // worker number, for logs and the supervisor
+    std::string segment;                // shm path to attach
+    int numa_node = -1;                 // node to bind memory to (-1 = none)
+    std::vector<ShardOptions> shards;
+    std::vector<int> wake_fds;          // eventfd of every member, indexed by member
+    Settings settings;
+    int log_level = 1;
+};
+
+// Worker exit codes the supervisor acts on.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFatal = 3;   // cannot ever work here (io_uring unavailable, segment mismatch): do not restart
+
+// Runs the worker until SIGTERM/SIGINT (graceful: Close 1001 to every client) or a fatal error.
+int run_worker(const WorkerOptions& options);
+
+}  // namespace ringcast::worker

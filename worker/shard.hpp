@@ -1,0 +1,123 @@
+// One reactor thread: an io_uring, its SO_REUSEPORT listener, its connections, and its
+// producer/consumer ends of the shared-memory ring fabric.
+//
+// The path of one message (DESIGN.md): a recv completion is parsed in place; a complete
+// message is written once into this shard's slab as a ready-to-send server frame and
+// published in its ring; every shard (this one included) reads every ring and queues a
+// reference on each of its open connections except the origin; sends coalesce every queued
+// frame of a connection into one sendmsg; the cursor passes a record once no connection of
+// this shard still holds it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "shm/segment.hpp"
+#include "shm/ring.hpp"
+#include "worker/connection.hpp"
+#include "worker/options.hpp"
+#include "worker/uring.hpp"
+
+namespace ringcast::worker {
+
+struct SendBatch;
+
+class Shard {
+public:
+    Shard(shm::Segment& segment, const ShardOptions& options, const Settings& settings,
+          const std::vector<int>& wake_fds, uint32_t worker_index);
+    ~Shard();
+    Shard(const Shard&) = delete;
+    Shard& operator=(const Shard&) = delete;
+
+    // Runs the reactor until stop() and the graceful close are done. Returns 0, or a
+    // worker exit code when the shard cannot run here (e.g. io_uring unavailable).
+    int run();
+    // Thread-safe: asks the reactor to close every client with 1001 and return.
+    void stop();
+
+private:
+    struct FrameEvents;
+    friend struct FrameEvents;
+
+    int setup();
+    void loop();
+    void handle(io_uring_cqe* cqe);
+    void on_accept(int res, bool more);
+    void on_recv(Connection& c, int res, uint32_t flags);
+    void on_send(Connection& c, int res);
+    void on_wake(int res);
+
+    void arm_accept();
+    void arm_recv(Connection& c);
+    void arm_wake();
+
+    void receive(Connection& c, uint8_t* data, size_t n, uint16_t bid);
+    size_t feed_frames(Connection& c, uint8_t* data, size_t n);
+    bool publish(Connection& c);
+    void resume_paused();
+    void rearm_starved();
+
+    void deliver_from_rings();
+    void flush_sends();
+    void submit_send(Connection& c);
+    void release_cursors();
+    void housekeeping(uint64_t now);
+    void wake_consumers();
+
+    void queue_owned(Connection& c, const uint8_t* data, size_t n);
+    void queue_close(Connection& c, uint16_t code, std::string_view reason);
+    void mark_dirty(Connection& c);
+    void open(Connection& c);
+    void leave_open_list(Connection& c);
+    void destroy(Connection& c);
+    void finish_if_idle(Connection& c);
+    void drop_frame(const OutFrame& f);
+    void begin_shutdown();
+
+    Connection* connection_for(uint64_t user_data);
+    bool any_ring_ready();
+
+    shm::Segment& segment_;
+    ShardOptions options_;
+    Settings settings_;
+    const std::vector<int>& wake_fds_;
+    uint32_t worker_index_;
+    uint32_t members_;
+    uint32_t ring_capacity_;
+
+    Uring uring_;
+    BufferRing buffers_;
+    std::unique_ptr<shm::Producer> producer_;
+    std::unique_ptr<shm::Consumer> consumer_;
+    std::vector<shm::ReleaseTracker> trackers_;   // per producer
+    std::vector<uint64_t> next_seq_;              // per producer: first record not yet queued
+    std::vector<uint64_t> released_;              // per producer: last cursor stored
+
+    std::vector<std::unique_ptr<Connection>> table_;
+    std::vector<uint32_t> free_slots_;
+    std::vector<Connection*> open_;      // receive broadcasts
+    std::vector<Connection*> dirty_;     // have something to send
+    std::vector<Connection*> paused_;    // hold input back while the ring is full
+    std::vector<Connection*> slow_;      // over their buffer bound this pass
+    std::vector<Connection*> starved_;   // recv waiting for provided buffers
+    std::vector<std::unique_ptr<SendBatch>> batches_;
+    std::vector<uint32_t> free_batches_;
+
+    uint64_t wake_value_ = 0;
+    uint32_t next_serial_ = 1;
+    uint32_t committed_ = 0;             // records committed since the last publish
+    uint32_t live_connections_ = 0;
+    uint64_t now_ns_ = 0;
+    uint64_t next_housekeeping_ns_ = 0;
+    uint64_t last_ping_sweep_ns_ = 0;
+    uint64_t shutdown_deadline_ns_ = 0;
+    bool accepting_ = false;
+    bool accept_armed_ = false;
+    bool shutting_down_ = false;
+    std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace ringcast::worker
