@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -135,15 +136,25 @@ worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
     return o;
 }
 
-bool Supervisor::spawn(WorkerProcess& w) {
+// Forks and execs one worker process for `w`'s placement. `handoff_fd` (or -1) is the
+// socket on which it receives a running worker's connections. *channel gets the
+// supervisor's end of the command socket.
+pid_t Supervisor::fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        RC_LOG_ERROR("event=socketpair_failed worker=%u error=\"%s\"", w.index, std::strerror(errno));
+        return -1;
+    }
+    Fd ours(sv[0]), theirs(sv[1]);
     worker::WorkerOptions opts = options_for(w);
+    opts.control_fd = theirs.get();
+    opts.handoff_fd = handoff_fd;
     std::string spec = encode_worker_spec(opts);
-    for (const auto& s : w.placement.shards) shm::mark_starting(*segment_, s.member, 0);
     const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         RC_LOG_ERROR("event=fork_failed worker=%u error=\"%s\"", w.index, std::strerror(errno));
-        return false;
+        return -1;
     }
     if (pid == 0) {
         // Child: die with the supervisor; exit at once if it is already gone.
@@ -153,13 +164,23 @@ bool Supervisor::spawn(WorkerProcess& w) {
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         // Only the fds this worker needs cross exec.
-        for (const auto& s : opts.shards) fcntl(s.listen_fd, F_SETFD, 0);
+        for (const auto& sh : opts.shards) fcntl(sh.listen_fd, F_SETFD, 0);
         for (int fd : opts.wake_fds) fcntl(fd, F_SETFD, 0);
+        fcntl(opts.control_fd, F_SETFD, 0);
+        if (handoff_fd >= 0) fcntl(handoff_fd, F_SETFD, 0);
         const char* argv[] = {self_exe_.c_str(), "--worker", spec.c_str(), nullptr};
         execv(self_exe_.c_str(), const_cast<char* const*>(argv));
         std::fprintf(stderr, "ringcast: exec %s: %s\n", self_exe_.c_str(), std::strerror(errno));
         _exit(127);
     }
+    *channel = std::move(ours);
+    return pid;
+}
+
+bool Supervisor::spawn(WorkerProcess& w) {
+    for (const auto& s : w.placement.shards) shm::mark_starting(*segment_, s.member, 0);
+    pid_t pid = fork_worker(w, -1, &w.channel);
+    if (pid < 0) return false;
     w.pid = pid;
     w.incarnation++;
     w.started_ns = monotonic_ns();
@@ -200,9 +221,179 @@ void Supervisor::reap() {
         int status = 0;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;
+        if (restart_on_exit(pid, status)) continue;
         for (auto& w : workers_) {
             if (w.pid == pid) on_worker_exit(w, status);
         }
+    }
+}
+
+// ---- hot restart ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr uint64_t kRestartTimeoutNs = 30000 * kMs;
+
+std::string describe_exit(int status) {
+    return WIFSIGNALED(status) ? std::string("signal ") + strsignal(WTERMSIG(status))
+                               : "exit code " + std::to_string(WEXITSTATUS(status));
+}
+
+bool send_command(int sock, const std::string& cmd, int fd) {
+    iovec iov{const_cast<char*>(cmd.data()), cmd.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(cmd.size());
+}
+
+}  // namespace
+
+std::string Supervisor::start_restart(const std::string& target,
+                                      std::function<void(bool, const std::string&)> finish) {
+    if (restart_.active) {
+        return "a restart is already running (worker " + std::to_string(restart_.queue.front()) + ")";
+    }
+    std::vector<uint32_t> queue;
+    if (target == "all") {
+        for (const auto& w : workers_) queue.push_back(w.index);
+    } else {
+        char* end = nullptr;
+        unsigned long n = std::strtoul(target.c_str(), &end, 10);
+        if (target.empty() || *end != '\0' || n >= workers_.size()) {
+            return "no such worker: " + target + " (workers are 0.." + std::to_string(workers_.size() - 1) + ")";
+        }
+        queue.push_back(static_cast<uint32_t>(n));
+    }
+    restart_ = RestartOp{};
+    restart_.active = true;
+    restart_.drain = config_.restart_mode == "drain";
+    restart_.queue = std::move(queue);
+    restart_.finish = std::move(finish);
+    restart_next();
+    return "";
+}
+
+// Starts the restart of the worker at the front of the queue.
+void Supervisor::restart_next() {
+    if (restart_.queue.empty()) {
+        std::string msg;
+        for (const auto& d : restart_.done) msg += (msg.empty() ? "" : "; ") + d;
+        restart_finish(true, msg);
+        return;
+    }
+    WorkerProcess& w = workers_[restart_.queue.front()];
+    restart_.deadline_ns = monotonic_ns() + kRestartTimeoutNs;
+    restart_.old_pid = w.pid;
+    restart_.old_gone = false;
+    restart_.new_pid = -1;
+    if (w.pid <= 0) {
+        // Not running (crashed, waiting for its backoff): start it now.
+        restart_.old_gone = true;
+        if (!spawn(w)) restart_finish(false, "worker " + std::to_string(w.index) + ": fork failed");
+        return;
+    }
+    if (restart_.drain) {
+        RC_LOG_INFO("event=restart_begin worker=%u mode=drain old_pid=%d", w.index, w.pid);
+        if (!send_command(w.channel.get(), "drain", -1)) kill(w.pid, SIGTERM);
+        return;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        restart_finish(false, std::string("socketpair: ") + std::strerror(errno));
+        return;
+    }
+    Fd old_end(sv[0]), new_end(sv[1]);
+    pid_t pid = fork_worker(w, new_end.get(), &restart_.new_channel);
+    if (pid < 0) {
+        restart_finish(false, "worker " + std::to_string(w.index) + ": fork failed");
+        return;
+    }
+    restart_.new_pid = pid;
+    RC_LOG_INFO("event=restart_begin worker=%u mode=handoff old_pid=%d new_pid=%d", w.index, w.pid, pid);
+    if (!send_command(w.channel.get(), "handoff", old_end.get())) {
+        // The old worker cannot hear us: the new one finds no state and starts fresh once
+        // the old is gone; stop it rather than run two owners.
+        kill(pid, SIGKILL);
+    }
+}
+
+void Supervisor::restart_finish(bool ok, const std::string& message) {
+    RC_LOG_INFO("event=restart_%s detail=\"%s\"", ok ? "done" : "failed", message.c_str());
+    auto finish = std::move(restart_.finish);
+    restart_ = RestartOp{};
+    if (finish) finish(ok, message);
+}
+
+// Called for every reaped pid; true when the restart in progress accounted for it.
+bool Supervisor::restart_on_exit(pid_t pid, int status) {
+    if (!restart_.active || restart_.queue.empty()) return false;
+    WorkerProcess& w = workers_[restart_.queue.front()];
+    if (pid == restart_.new_pid) {
+        // The new process died before the old one let go: the old one resumes serving.
+        restart_finish(false, "worker " + std::to_string(w.index) + ": the new process exited during the handoff (" +
+                                  describe_exit(status) + "); the old one keeps serving");
+        return true;
+    }
+    if (pid != restart_.old_pid || w.pid != pid) return false;
+    if (restart_.drain) {
+        // Drained: its clients were told 1012; start the replacement at once.
+        for (const auto& s : w.placement.shards) shm::mark_dead(*segment_, s.member);
+        w.pid = -1;
+        restart_.old_gone = true;
+        if (!spawn(w)) restart_finish(false, "worker " + std::to_string(w.index) + ": fork failed");
+        return true;
+    }
+    // Handoff: the old process exits 0 after the new one acknowledged every member. If it
+    // died instead, the new one adopts what arrived whole and starts the rest fresh.
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    w.pid = restart_.new_pid;
+    w.channel = std::move(restart_.new_channel);
+    w.incarnation++;
+    w.hot_restarts++;
+    w.started_ns = monotonic_ns();
+    w.announced_ready = false;
+    for (const auto& s : w.placement.shards) segment_->control(s.member).pid.store(w.pid, std::memory_order_relaxed);
+    std::string line = "worker " + std::to_string(w.index) + ": pid " + std::to_string(restart_.old_pid) + " -> " +
+                       std::to_string(w.pid) + (clean ? "" : " (the old process died mid-handoff: " + describe_exit(status) + ")");
+    RC_LOG_INFO("event=worker_handed_over worker=%u old_pid=%d new_pid=%d clean=%d", w.index, restart_.old_pid, w.pid,
+                clean);
+    restart_.done.push_back(line);
+    restart_.queue.erase(restart_.queue.begin());
+    restart_next();
+    return true;
+}
+
+// Deadlines, and the drain path's wait for the fresh worker to be ready.
+void Supervisor::restart_step(uint64_t now) {
+    if (!restart_.active || restart_.queue.empty()) return;
+    WorkerProcess& w = workers_[restart_.queue.front()];
+    if (restart_.old_gone) {
+        if (w.announced_ready) {
+            restart_.done.push_back("worker " + std::to_string(w.index) + ": pid " + std::to_string(w.pid) +
+                                    " started" + (restart_.drain ? " (drained)" : ""));
+            w.hot_restarts++;
+            restart_.queue.erase(restart_.queue.begin());
+            restart_next();
+        } else if (now >= restart_.deadline_ns) {
+            restart_finish(false, "worker " + std::to_string(w.index) + ": not ready in time");
+        }
+        return;
+    }
+    if (now >= restart_.deadline_ns && restart_.new_pid > 0) {
+        RC_LOG_WARN("event=restart_timeout worker=%u new_pid=%d", w.index, restart_.new_pid);
+        kill(restart_.new_pid, SIGKILL);  // reaped above: the old one resumes
+        restart_.deadline_ns = UINT64_MAX;
     }
 }
 
@@ -250,6 +441,10 @@ void Supervisor::print_stats() {
 
 int Supervisor::shutdown(const char* why) {
     RC_LOG_INFO("event=shutdown reason=%s", why);
+    if (restart_.active) {
+        if (restart_.new_pid > 0) kill(restart_.new_pid, SIGKILL);
+        restart_finish(false, "the server is shutting down");
+    }
     // The workers close every client with 1001 after flushing; we wait for them, bounded.
     for (auto& w : workers_) {
         if (w.pid > 0) kill(w.pid, SIGTERM);
@@ -295,6 +490,7 @@ int Supervisor::run() {
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGPIPE);
+    sigaddset(&sigs, SIGUSR2);
     sigprocmask(SIG_BLOCK, &sigs, nullptr);
     signal_fd_ = Fd(signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK));
 
@@ -312,12 +508,17 @@ int Supervisor::run() {
                 reap();
             } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                 return shutdown(si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            } else if (si.ssi_signo == SIGUSR2) {
+                // Roll every worker onto the binary now on disk, one at a time.
+                std::string refused = start_restart("all", nullptr);
+                if (!refused.empty()) RC_LOG_WARN("event=restart_refused reason=\"%s\"", refused.c_str());
             }
         }
         if (fatal_) return shutdown("worker_fatal");
         uint64_t now = monotonic_ns();
         restart_due(now);
         check_ready();
+        restart_step(now);
         if (config_.stats_interval_ms > 0 && now >= next_stats) {
             print_stats();
             next_stats = now + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;

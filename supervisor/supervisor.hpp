@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,22 @@ struct WorkerProcess {
     uint64_t restart_at_ns = 0;    // 0 = not waiting to restart
     uint64_t backoff_ms = 0;
     bool announced_ready = false;
+    uint32_t hot_restarts = 0;
+    Fd channel;                    // SOCK_SEQPACKET to the worker: "handoff" (+fd), "drain"
+};
+
+// One `restart` request in progress: the workers still to go, one at a time.
+struct RestartOp {
+    bool active = false;
+    bool drain = false;            // restart_mode "drain": close with 1012, start fresh
+    std::vector<uint32_t> queue;   // workers still to restart, front = current
+    pid_t new_pid = -1;            // handoff: the process taking over
+    Fd new_channel;
+    pid_t old_pid = -1;
+    bool old_gone = false;         // drain: the old exited; waiting for the fresh one to be ready
+    uint64_t deadline_ns = 0;
+    std::vector<std::string> done;  // one line per finished worker, for the answer
+    std::function<void(bool ok, const std::string& message)> finish;
 };
 
 class Supervisor {
@@ -40,6 +57,13 @@ public:
 private:
     bool setup();
     bool spawn(WorkerProcess& w);
+    pid_t fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel);
+    // Hot restart (docs/handoff.md). Returns "" when started, else why it was refused.
+    std::string start_restart(const std::string& target, std::function<void(bool, const std::string&)> finish);
+    void restart_next();
+    void restart_step(uint64_t now);
+    void restart_finish(bool ok, const std::string& message);
+    bool restart_on_exit(pid_t pid, int status);
     worker::WorkerOptions options_for(const WorkerProcess& w) const;
     void reap();
     void on_worker_exit(WorkerProcess& w, int status);
@@ -58,6 +82,7 @@ private:
     bool ready_announced_ = false;
     bool fatal_ = false;
     Fd signal_fd_;
+    RestartOp restart_;
 };
 
 }  // namespace ringcast::supervisor

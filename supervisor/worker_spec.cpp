@@ -17,6 +17,8 @@ std::string encode_worker_spec(const worker::WorkerOptions& o) {
         {"shards", shards},
         {"wake_fds", o.wake_fds},
         {"log_level", o.log_level},
+        {"control_fd", o.control_fd},
+        {"handoff_fd", o.handoff_fd},
         {"settings",
          {{"batch", o.settings.batch},
           {"max_message_bytes", o.settings.max_message_bytes},
@@ -35,6 +37,8 @@ std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::s
         o.segment = j.at("segment").get<std::string>();
         o.numa_node = j.at("numa_node").get<int>();
         o.log_level = j.at("log_level").get<int>();
+        o.control_fd = j.at("control_fd").get<int>();
+        o.handoff_fd = j.at("handoff_fd").get<int>();
         o.wake_fds = j.at("wake_fds").get<std::vector<int>>();
         for (const auto& s : j.at("shards")) {
             o.shards.push_back(worker::ShardOptions{s.at("member").get<uint32_t>(), s.at("listen_fd").get<int>(),

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proto/frame_parser.hpp"
@@ -22,6 +23,7 @@ enum class ConnState : uint8_t {
 // A received chunk held back while the shard's ring is full (pushback): the provided
 // buffer stays out of the kernel's pool until the chunk is fed.
 struct HeldChunk {
+    static constexpr uint16_t kReplay = 0xFFFF;  // bytes live in Connection::replay (handed over)
     uint16_t bid;
     uint32_t offset;
     uint32_t len;
@@ -35,6 +37,7 @@ struct Connection {
     ConnState state = ConnState::Handshake;
 
     std::unique_ptr<proto::HandshakeParser> handshake;  // only until the upgrade completes
+    std::string handshake_bytes;  // the request so far, so a hot restart can replay it
     proto::FrameParser parser;
 
     // Message being received. A message wholly inside one recv chunk is published straight
@@ -52,11 +55,13 @@ struct Connection {
     uint32_t inflight_frames = 0;  // queue entries the kernel may still be reading
     bool recv_armed = false;
     bool in_dirty = false;     // listed for a send this iteration
-    bool starved = false;      // recv ended on an empty buffer pool: re-arm when buffers return
+    bool starved = false;
+    bool in_paused = false;    // listed in the shard's paused_ (input held back)      // recv ended on an empty buffer pool: re-arm when buffers return
     bool slow = false;         // over its buffer bound: close after this pass
     bool want_close = false;   // close once the queue is flushed
     uint32_t open_index = UINT32_MAX;  // position in the shard's open list
     std::vector<HeldChunk> held;       // pushback: chunks not yet fed
+    std::vector<uint8_t> replay;       // unparsed input handed over by a previous process
 
     uint64_t last_rx_ns = 0;
     uint64_t linger_deadline_ns = 0;

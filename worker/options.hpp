@@ -30,6 +30,8 @@ struct WorkerOptions {
     std::vector<int> wake_fds;          // eventfd of every member, indexed by member
     Settings settings;
     int log_level = 1;
+    int control_fd = -1;   // SOCK_SEQPACKET to the supervisor: "handoff" (+fd), "drain"
+    int handoff_fd = -1;   // set when this process takes over a running worker's connections
 };
 
 // Worker exit codes the supervisor acts on.

@@ -51,6 +51,13 @@ public:
         push(OutFrame{copy, static_cast<uint32_t>(n), OutFrame::kOwned, 0});
     }
 
+    // A handed-over queue resumes mid-frame.
+    void set_front_offset(uint32_t n) {
+        if (empty() || n >= at(0).len) return;
+        bytes_ -= n - offset_;
+        offset_ = n;
+    }
+
     const OutFrame& at(size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
 
     OutFrame pop() {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -112,7 +113,8 @@ Shard::~Shard() {
     }
 }
 
-void Shard::stop() {
+void Shard::stop(uint16_t code) {
+    stop_code_requested_.store(code, std::memory_order_relaxed);
     stop_requested_.store(true, std::memory_order_release);
     uint64_t one = 1;
     (void)!::write(wake_fds_[options_.member], &one, sizeof one);
@@ -133,15 +135,30 @@ int Shard::setup() {
     }
     producer_ = std::make_unique<shm::Producer>(segment_, options_.member);
     consumer_ = std::make_unique<shm::Consumer>(segment_, options_.member);
-    consumer_->join();
-    trackers_.clear();
-    next_seq_.assign(members_, 0);
-    released_.assign(members_, 0);
-    for (uint32_t p = 0; p < members_; ++p) {
-        uint64_t start = segment_.cursor(options_.member, p).load(std::memory_order_acquire);
-        trackers_.emplace_back(ring_capacity_, start);
-        next_seq_[p] = start;
-        released_[p] = start;
+    now_ns_ = monotonic_ns();
+    if (adopting_) {
+        // The old process is frozen and keeps its hands off shared memory until our ack:
+        // rebuild from its state (reading shm only), then wait for the go.
+        if (!rebuild(adopted_, adopted_fds_)) {
+            failed_.store(true, std::memory_order_release);
+            return kExitFatal;
+        }
+        adopted_ = {};
+        prepared_.store(true, std::memory_order_release);
+        go_.wait(false, std::memory_order_acquire);
+        now_ns_ = monotonic_ns();
+    } else {
+        consumer_->join();
+        trackers_.clear();
+        next_seq_.assign(members_, 0);
+        released_.assign(members_, 0);
+        for (uint32_t p = 0; p < members_; ++p) {
+            uint64_t start = segment_.cursor(options_.member, p).load(std::memory_order_acquire);
+            trackers_.emplace_back(ring_capacity_, start);
+            next_seq_[p] = start;
+            released_[p] = start;
+        }
+        prepared_.store(true, std::memory_order_release);
     }
     arm_wake();
     accepting_ = true;
@@ -153,9 +170,18 @@ int Shard::setup() {
 int Shard::run() {
     log::set_origin("worker=%u shard=%u", worker_index_, options_.member);
     int rc = setup();
-    if (rc != 0) return rc;
-    RC_LOG_INFO("event=shard_ready cpu=%d listen_fd=%d", options_.cpu, options_.listen_fd);
+    if (rc != 0) {
+        failed_.store(true, std::memory_order_release);
+        return rc;
+    }
+    RC_LOG_INFO("event=shard_ready cpu=%d listen_fd=%d connections=%u", options_.cpu, options_.listen_fd,
+                live_connections_);
     loop();
+    if (verdict_.load(std::memory_order_acquire) == 1) {
+        // Handed over: the new process owns this member now; touch nothing more.
+        RC_LOG_INFO("event=shard_handed_over");
+        return 0;
+    }
     shm::mark_dead(segment_, options_.member);
     RC_LOG_INFO("event=shard_stopped");
     return 0;
@@ -166,7 +192,11 @@ void Shard::loop() {
     auto& stats = segment_.control(options_.member).stats;
     while (true) {
         now_ns_ = monotonic_ns();
-        if (stop_requested_.load(std::memory_order_acquire) && !shutting_down_) begin_shutdown();
+        if (handoff_sock_.load(std::memory_order_acquire) >= 0 && !freezing_ && !shutting_down_) begin_freeze();
+        if (freezing_ && quiescent()) {
+            if (finish_freeze()) return;  // our connections live in the new process now
+        }
+        if (stop_requested_.load(std::memory_order_acquire) && !shutting_down_ && !freezing_) begin_shutdown();
         if (shutting_down_ && (live_connections_ == 0 || now_ns_ >= shutdown_deadline_ns_)) break;
 
         // Completions, at most `batch` per pass.
@@ -195,7 +225,7 @@ void Shard::loop() {
         }
         shm::set_gauge(stats.connections, live_connections_);
 
-        if (handled > 0 || io_uring_cq_ready(ring) > 0) {
+        if (handled > 0 || io_uring_cq_ready(ring) > 0 || (freezing_ && quiescent())) {
             // Busy: submit and collect whatever completed, without blocking.
             io_uring_submit_and_get_events(ring);
             continue;
@@ -266,6 +296,7 @@ void Shard::handle(io_uring_cqe* cqe) {
 // ---- accept ------------------------------------------------------------------------------
 
 void Shard::arm_accept() {
+    if (freezing_) return;
     io_uring_sqe* s = uring_.sqe();
     io_uring_prep_multishot_accept(s, options_.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, pack(kAccept));
@@ -276,9 +307,10 @@ void Shard::on_accept(int res, bool more) {
     if (!more) accept_armed_ = false;
     if (res < 0) {
         if (res != -ECANCELED) RC_LOG_WARN("event=accept_failed error=\"%s\"", std::strerror(-res));
-        // EMFILE and friends: retry at the next housekeeping pass rather than spin.
+        // Out of descriptors or memory: retry at the next housekeeping pass rather than spin.
         return;
     }
+    if (!more && accepting_) arm_accept();
     if (!accepting_) {
         ::close(res);
         return;
@@ -320,6 +352,7 @@ void Shard::on_accept(int res, bool more) {
 // ---- receive ------------------------------------------------------------------------------
 
 void Shard::arm_recv(Connection& c) {
+    if (freezing_) return;  // a frozen shard reads nothing; unfreeze() re-arms
     io_uring_sqe* s = uring_.sqe();
     io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
     s->flags |= IOSQE_BUFFER_SELECT;
@@ -341,6 +374,7 @@ void Shard::on_recv(Connection& c, int res, uint32_t flags) {
         finish_if_idle(c);
         return;
     }
+    if (res == -ECANCELED && freezing_) return;  // cancelled for a handoff: the socket lives on
     if (res == -ENOBUFS) {
         // The pool is empty (input held back, or a burst): re-arm once buffers return.
         if (!c.starved) {
@@ -360,6 +394,7 @@ void Shard::on_recv(Connection& c, int res, uint32_t flags) {
 void Shard::receive(Connection& c, uint8_t* data, size_t n, uint16_t bid) {
     if (c.state == ConnState::Handshake) {
         proto::HandshakeStatus st = c.handshake->feed(reinterpret_cast<const char*>(data), n);
+        if (st == proto::HandshakeStatus::NeedMore) c.handshake_bytes.append(reinterpret_cast<const char*>(data), n);
         if (st == proto::HandshakeStatus::NeedMore) {
             buffers_.recycle(bid);
             return;
@@ -380,6 +415,7 @@ void Shard::receive(Connection& c, uint8_t* data, size_t n, uint16_t bid) {
         std::string resp = proto::build_accept_response(c.handshake->request());
         size_t used = c.handshake->consumed();
         c.handshake.reset();
+        std::string().swap(c.handshake_bytes);
         queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
         open(c);
         data += used;
@@ -388,33 +424,35 @@ void Shard::receive(Connection& c, uint8_t* data, size_t n, uint16_t bid) {
             buffers_.recycle(bid);
             return;
         }
-        // Pipelined first frames ride in the same buffer: fall through.
-        uint32_t offset = static_cast<uint32_t>(data - buffers_.buffer(bid));
-        size_t done = feed_frames(c, data, n);
-        if (done < n && c.state == ConnState::Open) {
-            c.held.push_back(HeldChunk{bid, offset + static_cast<uint32_t>(done),
-                                       static_cast<uint32_t>(n - done)});
-            paused_.push_back(&c);
-            return;
-        }
-        buffers_.recycle(bid);
+        // Pipelined first frames ride in the same buffer.
+        feed_chunk(c, bid, static_cast<uint32_t>(data - buffers_.buffer(bid)), n);
         return;
     }
     if (c.state != ConnState::Open) {  // closing: input is drained and ignored
         buffers_.recycle(bid);
         return;
     }
-    if (!c.held.empty()) {  // keep order behind what is already held
+    if (c.msg_ready || !c.held.empty()) {  // paused: keep order behind what waits
         c.held.push_back(HeldChunk{bid, 0, static_cast<uint32_t>(n)});
         return;
     }
-    size_t done = feed_frames(c, data, n);
-    if (done < n && c.state == ConnState::Open) {
-        c.held.push_back(HeldChunk{bid, static_cast<uint32_t>(done), static_cast<uint32_t>(n - done)});
-        paused_.push_back(&c);
-        return;
+    feed_chunk(c, bid, 0, n);
+}
+
+// Feeds one received chunk; what a full ring leaves unparsed is held (buffer and all) and
+// the connection waits in paused_ until resume_paused() publishes and feeds the rest.
+void Shard::feed_chunk(Connection& c, uint16_t bid, uint32_t offset, size_t n) {
+    size_t done = feed_frames(c, buffers_.buffer(bid) + offset, n);
+    const bool open = c.state == ConnState::Open;
+    if (done < n && open) {
+        c.held.push_back(HeldChunk{bid, offset + static_cast<uint32_t>(done), static_cast<uint32_t>(n - done)});
+    } else {
+        buffers_.recycle(bid);
     }
-    buffers_.recycle(bid);
+    if (open && (c.msg_ready || !c.held.empty()) && !c.in_paused) {
+        c.in_paused = true;
+        paused_.push_back(&c);
+    }
 }
 
 // Feeds frames; returns how many bytes were consumed (less than n only when the ring is
@@ -435,13 +473,14 @@ size_t Shard::feed_frames(Connection& c, uint8_t* data, size_t n) {
         return n;
     }
     if (c.state != ConnState::Open) return n;  // a close frame ended the session
-    if (r.consumed < n) return r.consumed;     // paused: the chunk stays held, so `direct` stays valid
-    if (c.msg_active && c.direct != nullptr) {
+    // A message left open, or complete but unpublished, must not point into a buffer that
+    // may go back to the kernel.
+    if ((c.msg_active || c.msg_ready) && c.direct != nullptr) {
         c.assembly.assign(c.direct, c.direct + c.direct_len);
         c.direct = nullptr;
         c.direct_len = 0;
     }
-    return n;
+    return r.consumed;
 }
 
 bool Shard::publish(Connection& c) {
@@ -481,12 +520,17 @@ void Shard::rearm_starved() {
 }
 
 void Shard::resume_paused() {
+    if (freezing_) return;
     std::vector<Connection*> still;
     for (Connection* cp : paused_) {
         Connection& c = *cp;
         if (c.fd < 0 || c.state != ConnState::Open) {
-            for (const HeldChunk& h : c.held) buffers_.recycle(h.bid);
+            for (const HeldChunk& h : c.held) {
+                if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
+            }
             c.held.clear();
+            c.in_paused = false;
+            if (c.fd >= 0 && !c.recv_armed) arm_recv(c);  // closing: keep draining input
             continue;
         }
         if (c.msg_ready && !publish(c)) {
@@ -495,8 +539,16 @@ void Shard::resume_paused() {
         }
         bool blocked = false;
         while (!c.held.empty()) {
+            if (c.state != ConnState::Open) {  // a violation or close ended it: drop the rest
+                for (const HeldChunk& h : c.held) {
+                    if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
+                }
+                c.held.clear();
+                break;
+            }
             HeldChunk& h = c.held.front();
-            uint8_t* data = buffers_.buffer(h.bid) + h.offset;
+            const bool replay = h.bid == HeldChunk::kReplay;
+            uint8_t* data = (replay ? c.replay.data() : buffers_.buffer(h.bid)) + h.offset;
             size_t done = feed_frames(c, data, h.len);
             if (done < h.len && c.state == ConnState::Open) {
                 h.offset += static_cast<uint32_t>(done);
@@ -504,14 +556,23 @@ void Shard::resume_paused() {
                 blocked = true;
                 break;
             }
-            buffers_.recycle(h.bid);
+            if (replay) {
+                std::vector<uint8_t>().swap(c.replay);
+            } else {
+                buffers_.recycle(h.bid);
+            }
             c.held.erase(c.held.begin());
+            if (c.msg_ready) {  // the chunk's last message found the ring full
+                blocked = true;
+                break;
+            }
         }
-        if (blocked) {
+        if (blocked && c.state == ConnState::Open) {
             still.push_back(cp);
             continue;
         }
-        if (c.state == ConnState::Open && !c.recv_armed) arm_recv(c);
+        c.in_paused = false;
+        if (c.fd >= 0 && !c.recv_armed && !c.starved) arm_recv(c);
     }
     paused_.swap(still);
 }
@@ -519,7 +580,10 @@ void Shard::resume_paused() {
 // ---- deliver ------------------------------------------------------------------------------
 
 void Shard::deliver_from_rings() {
-    const uint64_t max_buffered = settings_.max_buffered_bytes;
+    if (freezing_) return;  // the next_seq_ handed over says where the new process continues
+    // One whole message always fits, however large: only a backlog counts as slow.
+    const uint64_t max_buffered =
+        std::max<uint64_t>(settings_.max_buffered_bytes, settings_.max_message_bytes + proto::kMaxFrameHeader);
     // A client holding more than 3/4 of a ring pins that ring's cursor: it is slow too.
     const size_t max_frames = ring_capacity_ - ring_capacity_ / 4;
     uint64_t deliveries = 0;
@@ -540,7 +604,8 @@ void Shard::deliver_from_rings() {
                     c->in_dirty = true;
                     dirty_.push_back(c);
                 }
-                if (!c->slow && (c->out.bytes() > max_buffered || c->out.size() > max_frames)) {
+                if (!c->slow && c->out.size() > 1 &&
+                    (c->out.bytes() > max_buffered || c->out.size() > max_frames)) {
                     c->slow = true;
                     slow_.push_back(c);
                 }
@@ -620,6 +685,7 @@ void Shard::queue_close(Connection& c, uint16_t code, std::string_view reason) {
 }
 
 void Shard::flush_sends() {
+    if (freezing_) return;  // dirty_ is kept; unfreeze() or the new process sends it
     for (size_t i = 0; i < dirty_.size(); ++i) {
         Connection& c = *dirty_[i];
         c.in_dirty = false;
@@ -664,8 +730,8 @@ void Shard::on_send(Connection& c, int res) {
         return;
     }
     if (res < 0) {
-        if (res == -EAGAIN || res == -EINTR) {
-            mark_dirty(c);
+        if (res == -EAGAIN || res == -EINTR || res == -ECANCELED) {
+            mark_dirty(c);  // cancelled by a freeze: nothing was sent, try again after it
             return;
         }
         destroy(c);  // EPIPE, ECONNRESET: the peer is gone
@@ -727,7 +793,13 @@ void Shard::destroy(Connection& c) {
     c.state = ConnState::Closing;
     c.handshake.reset();
     c.out.drop_after(0, [this](const OutFrame& f) { drop_frame(f); });
-    for (const HeldChunk& h : c.held) buffers_.recycle(h.bid);
+    for (const HeldChunk& h : c.held) {
+        if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
+    }
+    if (c.in_paused) {
+        std::erase(paused_, &c);
+        c.in_paused = false;
+    }
     c.held.clear();
     --live_connections_;
     finish_if_idle(c);
@@ -735,6 +807,7 @@ void Shard::destroy(Connection& c) {
 
 void Shard::begin_shutdown() {
     shutting_down_ = true;
+    stop_code_ = static_cast<uint16_t>(stop_code_requested_.load(std::memory_order_relaxed));
     accepting_ = false;
     shutdown_deadline_ns_ = now_ns_ + static_cast<uint64_t>(settings_.shutdown_timeout_ms) * kMs;
     if (accept_armed_) {
@@ -747,7 +820,8 @@ void Shard::begin_shutdown() {
     for (auto& cp : table_) {
         if (!cp || cp->fd < 0) continue;
         if (cp->state == ConnState::Open) {
-            queue_close(*cp, proto::close_code::GoingAway, "server shutting down");
+            queue_close(*cp, stop_code_,
+                        stop_code_ == proto::close_code::ServiceRestart ? "service restart" : "server shutting down");
         } else if (cp->state == ConnState::Handshake) {
             destroy(*cp);
         }
@@ -756,6 +830,7 @@ void Shard::begin_shutdown() {
 }
 
 void Shard::housekeeping(uint64_t now) {
+    if (freezing_) return;
     shm::beat(segment_.control(options_.member), now);
     if (accepting_ && !accept_armed_) arm_accept();
     if (!starved_.empty()) rearm_starved();
@@ -792,14 +867,265 @@ void Shard::housekeeping(uint64_t now) {
 // ---- wake ---------------------------------------------------------------------------------
 
 void Shard::arm_wake() {
+    wake_armed_ = true;
     io_uring_sqe* s = uring_.sqe();
     io_uring_prep_read(s, wake_fds_[options_.member], &wake_value_, sizeof wake_value_, 0);
     io_uring_sqe_set_data64(s, pack(kWake));
 }
 
 void Shard::on_wake(int res) {
-    (void)res;
+    wake_armed_ = false;
+    // A frozen shard leaves the member's eventfd to the process taking over.
+    if (res == -ECANCELED || freezing_) return;
     arm_wake();
+}
+
+}  // namespace ringcast::worker
+
+// ---- hot restart: the old side ------------------------------------------------------------
+
+namespace ringcast::worker {
+
+void Shard::request_handoff(int sock) {
+    verdict_.store(0, std::memory_order_relaxed);
+    verdict_wait_.store(1, std::memory_order_relaxed);
+    handoff_sock_.store(sock, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wake_fds_[options_.member], &one, sizeof one);
+}
+
+void Shard::handoff_done() {
+    verdict_.store(1, std::memory_order_release);
+    verdict_.notify_all();
+}
+
+void Shard::handoff_failed() {
+    verdict_.store(2, std::memory_order_release);
+    verdict_.notify_all();
+    uint64_t one = 1;
+    (void)!::write(wake_fds_[options_.member], &one, sizeof one);
+}
+
+// Stop every kernel operation that could move bytes: accept, recv, send and the wake read
+// are cancelled; their completions drain through the normal loop until quiescent().
+void Shard::begin_freeze() {
+    freezing_ = true;
+    accepting_ = false;
+    auto cancel = [this](uint64_t ud) {
+        io_uring_sqe* s = uring_.sqe();
+        io_uring_prep_cancel64(s, ud, 0);
+        io_uring_sqe_set_data64(s, pack(kCancel));
+    };
+    if (accept_armed_) cancel(pack(kAccept));
+    if (wake_armed_) cancel(pack(kWake));
+    for (auto& cp : table_) {
+        if (!cp || cp->fd < 0) continue;
+        if (cp->recv_armed) cancel(pack(kRecv, cp->slot, cp->generation));
+        if (cp->send_inflight) cancel(pack(kSend, cp->slot, cp->generation));
+    }
+    io_uring_submit(uring_.get());
+    RC_LOG_INFO("event=handoff_freeze connections=%u", live_connections_);
+}
+
+bool Shard::quiescent() const {
+    if (accept_armed_ || wake_armed_) return false;
+    for (const auto& cp : table_) {
+        if (cp && (cp->recv_armed || cp->send_inflight)) return false;
+    }
+    return true;
+}
+
+bool Shard::finish_freeze() {
+    // Everything this shard produced is published and every release is stored, so the
+    // shared state and the captured state agree.
+    if (committed_) {
+        producer_->publish();
+        committed_ = 0;
+        wake_consumers();
+    }
+    release_cursors();
+    int sock = handoff_sock_.load(std::memory_order_acquire);
+    bool sent = false;
+    if (verdict_.load(std::memory_order_acquire) == 0) {
+        std::vector<int> fds;
+        handoff::ShardState st = capture(&fds);
+        std::vector<uint8_t> blob = handoff::encode(st);
+        sent = handoff::send_shard(sock, options_.member, blob, fds);
+        RC_LOG_INFO("event=handoff_sent connections=%zu bytes=%zu ok=%d", st.conns.size(), blob.size(), sent);
+    }
+    if (sent) verdict_.wait(0, std::memory_order_acquire);
+    if (sent && verdict_.load(std::memory_order_acquire) == 1) return true;
+    unfreeze();
+    return false;
+}
+
+void Shard::unfreeze() {
+    RC_LOG_WARN("event=handoff_failed action=resume connections=%u", live_connections_);
+    freezing_ = false;
+    handoff_sock_.store(-1, std::memory_order_release);
+    verdict_.store(0, std::memory_order_relaxed);
+    accepting_ = !shutting_down_;
+    if (accepting_) arm_accept();
+    arm_wake();
+    for (auto& cp : table_) {
+        if (!cp || cp->fd < 0) continue;
+        Connection& c = *cp;
+        if (!c.recv_armed && c.held.empty()) arm_recv(c);
+        if (!c.out.empty()) mark_dirty(c);
+    }
+    verdict_wait_.store(0, std::memory_order_release);
+}
+
+handoff::ShardState Shard::capture(std::vector<int>* fds) {
+    handoff::ShardState st;
+    st.member = options_.member;
+    st.next_serial = next_serial_;
+    st.next_seq = next_seq_;
+    for (auto& cp : table_) {
+        if (!cp || cp->fd < 0) continue;
+        Connection& c = *cp;
+        handoff::ConnRecord r;
+        r.fd_index = static_cast<uint32_t>(fds->size());
+        fds->push_back(c.fd);
+        r.serial = c.serial;
+        r.state = static_cast<uint8_t>(c.state);
+        r.msg_op = static_cast<uint8_t>(c.msg_op);
+        r.msg_active = c.msg_active;
+        r.msg_ready = c.msg_ready;
+        r.ping_outstanding = c.ping_outstanding;
+        r.want_close = c.want_close;
+        r.rx_age_ns = now_ns_ - c.last_rx_ns;
+        r.parser = c.parser.state();
+        if (c.direct) {
+            r.assembly.assign(c.direct, c.direct + c.direct_len);
+        } else {
+            r.assembly = c.assembly;
+        }
+        for (const HeldChunk& h : c.held) {
+            const uint8_t* p = (h.bid == HeldChunk::kReplay ? c.replay.data() : buffers_.buffer(h.bid)) + h.offset;
+            r.pending_input.insert(r.pending_input.end(), p, p + h.len);
+        }
+        r.handshake.assign(c.handshake_bytes.begin(), c.handshake_bytes.end());
+        r.out_offset = c.out.front_offset();
+        for (size_t i = 0; i < c.out.size(); ++i) {
+            const OutFrame& f = c.out.at(i);
+            handoff::OutRecord o{f.producer, f.seq, f.len, {}};
+            if (f.producer == OutFrame::kOwned) o.owned.assign(f.data, f.data + f.len);
+            r.out.push_back(std::move(o));
+        }
+        st.conns.push_back(std::move(r));
+    }
+    return st;
+}
+
+// ---- hot restart: the new side ------------------------------------------------------------
+
+void Shard::adopt(handoff::ShardState state, std::vector<int> fds) {
+    adopting_ = true;
+    adopted_ = std::move(state);
+    adopted_fds_ = std::move(fds);
+}
+
+void Shard::go() {
+    go_.store(true, std::memory_order_release);
+    go_.notify_all();
+}
+
+bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) {
+    if (st.member != options_.member || st.next_seq.size() != members_) {
+        RC_LOG_ERROR("event=handoff_rejected reason=\"state is for another member or fabric size\"");
+        return false;
+    }
+    // Every reference must lie between the released cursor and next_seq, or the state and
+    // shared memory disagree and nothing is adopted.
+    std::vector<uint64_t> start(members_);
+    std::vector<std::vector<uint32_t>> holders(members_);
+    for (uint32_t p = 0; p < members_; ++p) {
+        start[p] = segment_.cursor(options_.member, p).load(std::memory_order_acquire);
+        if (st.next_seq[p] < start[p] || st.next_seq[p] - start[p] > ring_capacity_) {
+            RC_LOG_ERROR("event=handoff_rejected reason=\"cursor/next_seq mismatch\" producer=%u", p);
+            return false;
+        }
+        holders[p].assign(st.next_seq[p] - start[p], 0);
+    }
+    for (const auto& r : st.conns) {
+        if (r.fd_index >= fds.size()) return false;
+        for (const auto& o : r.out) {
+            if (o.producer == OutFrame::kOwned) continue;
+            if (o.producer >= members_ || o.seq < start[o.producer] || o.seq >= st.next_seq[o.producer]) {
+                RC_LOG_ERROR("event=handoff_rejected reason=\"reference outside the ring window\"");
+                return false;
+            }
+            holders[o.producer][o.seq - start[o.producer]]++;
+        }
+    }
+    trackers_.clear();
+    next_seq_ = st.next_seq;
+    released_ = start;
+    for (uint32_t p = 0; p < members_; ++p) {
+        trackers_.emplace_back(ring_capacity_, start[p]);
+        for (uint64_t i = 0; i < holders[p].size(); ++i) trackers_[p].deliver(start[p] + i, holders[p][i]);
+    }
+    next_serial_ = st.next_serial;
+
+    for (const auto& r : st.conns) {
+        uint32_t slot = static_cast<uint32_t>(table_.size());
+        table_.push_back(std::make_unique<Connection>());
+        Connection& c = *table_.back();
+        c.slot = slot;
+        c.generation = 1;
+        c.fd = fds[r.fd_index];
+        c.serial = r.serial;
+        c.state = static_cast<ConnState>(r.state);
+        c.msg_op = static_cast<proto::Opcode>(r.msg_op);
+        c.msg_active = r.msg_active;
+        c.msg_ready = r.msg_ready;
+        c.ping_outstanding = r.ping_outstanding;
+        c.want_close = r.want_close;
+        c.last_rx_ns = now_ns_ - std::min(r.rx_age_ns, now_ns_);
+        c.linger_deadline_ns = now_ns_ + kLingerNs;
+        c.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes});
+        c.assembly = r.assembly;
+        ++live_connections_;
+        if (c.state == ConnState::Handshake) {
+            c.handshake = std::make_unique<proto::HandshakeParser>();
+            c.handshake_bytes.assign(r.handshake.begin(), r.handshake.end());
+            if (!c.handshake_bytes.empty() &&
+                c.handshake->feed(c.handshake_bytes.data(), c.handshake_bytes.size()) !=
+                    proto::HandshakeStatus::NeedMore) {
+                destroy(c);  // cannot happen for bytes that left the old parser wanting more
+                continue;
+            }
+            c.linger_deadline_ns = now_ns_ + kHandshakeTimeoutNs;
+        }
+        for (const auto& o : r.out) {
+            if (o.producer == OutFrame::kOwned) {
+                c.out.push_owned(o.owned.data(), o.owned.size());
+            } else {
+                const shm::Descriptor& d = consumer_->descriptor(o.producer, o.seq);
+                c.out.push(OutFrame{consumer_->frame(o.producer, d), o.len, o.producer, o.seq});
+            }
+        }
+        c.out.set_front_offset(r.out_offset);
+        if (c.state == ConnState::Open) open(c);
+        if (!r.pending_input.empty()) {
+            c.replay = r.pending_input;
+            c.held.push_back(HeldChunk{HeldChunk::kReplay, 0, static_cast<uint32_t>(c.replay.size())});
+        }
+        if (!c.held.empty() || c.msg_ready) {
+            c.in_paused = true;
+            paused_.push_back(&c);
+        }
+        if (c.held.empty()) arm_recv(c);
+        if (!c.out.empty()) mark_dirty(c);
+    }
+    for (int fd : fds) {
+        bool used = false;
+        for (const auto& r : st.conns) used = used || fds[r.fd_index] == fd;
+        if (!used) ::close(fd);
+    }
+    RC_LOG_INFO("event=handoff_adopted connections=%u", live_connections_);
+    return true;
 }
 
 }  // namespace ringcast::worker

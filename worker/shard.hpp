@@ -17,6 +17,7 @@
 #include "shm/segment.hpp"
 #include "shm/ring.hpp"
 #include "worker/connection.hpp"
+#include "worker/handoff.hpp"
 #include "worker/options.hpp"
 #include "worker/uring.hpp"
 
@@ -32,11 +33,28 @@ public:
     Shard(const Shard&) = delete;
     Shard& operator=(const Shard&) = delete;
 
-    // Runs the reactor until stop() and the graceful close are done. Returns 0, or a
-    // worker exit code when the shard cannot run here (e.g. io_uring unavailable).
+    // Runs the reactor until stop() and the graceful close are done (or its connections
+    // were handed to a new process). Returns 0, or a worker exit code when the shard cannot
+    // run here (e.g. io_uring unavailable).
     int run();
-    // Thread-safe: asks the reactor to close every client with 1001 and return.
-    void stop();
+    // Thread-safe: asks the reactor to close every client with `code` (1001 going away,
+    // 1012 service restart) after flushing, and return.
+    void stop(uint16_t code = 1001);
+
+    // ---- hot restart (docs/handoff.md) ----
+    // New process: the state handed over for this member (before run()); run() then sets up
+    // io_uring, rebuilds the connections without touching shared memory, reports
+    // `prepared()`, and waits for go() before it serves. Without adopt(), run() joins fresh.
+    void adopt(handoff::ShardState state, std::vector<int> fds);
+    bool prepared() const { return prepared_.load(std::memory_order_acquire); }
+    bool failed() const { return failed_.load(std::memory_order_acquire); }
+    void go();
+    // Old process: freeze, send this shard's state on `sock`, then wait for the verdict:
+    // handoff_done() ends run() without closing anything; handoff_failed() resumes serving.
+    void request_handoff(int sock);
+    void handoff_done();
+    void handoff_failed();
+    bool frozen_or_sent() const { return verdict_wait_.load(std::memory_order_acquire) != 0; }
 
 private:
     struct FrameEvents;
@@ -55,6 +73,7 @@ private:
     void arm_wake();
 
     void receive(Connection& c, uint8_t* data, size_t n, uint16_t bid);
+    void feed_chunk(Connection& c, uint16_t bid, uint32_t offset, size_t n);
     size_t feed_frames(Connection& c, uint8_t* data, size_t n);
     bool publish(Connection& c);
     void resume_paused();
@@ -76,6 +95,13 @@ private:
     void finish_if_idle(Connection& c);
     void drop_frame(const OutFrame& f);
     void begin_shutdown();
+
+    void begin_freeze();
+    bool quiescent() const;
+    bool finish_freeze();  // true when the connections are gone to the new process
+    void unfreeze();
+    handoff::ShardState capture(std::vector<int>* fds);
+    bool rebuild(const handoff::ShardState& st, const std::vector<int>& fds);
 
     Connection* connection_for(uint64_t user_data);
     bool any_ring_ready();
@@ -116,8 +142,23 @@ private:
     uint64_t shutdown_deadline_ns_ = 0;
     bool accepting_ = false;
     bool accept_armed_ = false;
+    bool wake_armed_ = false;
     bool shutting_down_ = false;
+    bool freezing_ = false;
+    uint16_t stop_code_ = 1001;
     std::atomic<bool> stop_requested_{false};
+    std::atomic<int> stop_code_requested_{1001};
+
+    // Hot restart.
+    std::atomic<int> handoff_sock_{-1};      // set by request_handoff
+    std::atomic<int> verdict_{0};            // 0 pending, 1 done, 2 failed
+    std::atomic<int> verdict_wait_{0};       // 1 while frozen or waiting for the verdict
+    std::atomic<bool> prepared_{false};
+    std::atomic<bool> failed_{false};
+    std::atomic<bool> go_{false};
+    bool adopting_ = false;
+    handoff::ShardState adopted_;
+    std::vector<int> adopted_fds_;
 };
 
 }  // namespace ringcast::worker

@@ -1,18 +1,26 @@
 // The worker process: attaches the segment, binds memory to its NUMA node, runs one
-// reactor thread per shard, and turns SIGTERM/SIGINT into a graceful close of every client.
+// reactor thread per shard, turns SIGTERM/SIGINT into a graceful close of every client,
+// and carries out the supervisor's hot-restart commands (docs/handoff.md).
 #include <hwloc.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "shm/segment.hpp"
+#include "worker/fd.hpp"
+#include "worker/handoff.hpp"
 #include "worker/log.hpp"
 #include "worker/options.hpp"
 #include "worker/shard.hpp"
@@ -20,6 +28,8 @@
 namespace ringcast::worker {
 
 namespace {
+
+constexpr int kHandoffTimeoutMs = 15000;
 
 // io_uring may be compiled out, disabled by sysctl or blocked by seccomp: say which, once.
 bool probe_io_uring() {
@@ -39,7 +49,8 @@ void bind_memory(int node) {
     if (node < 0) return;
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) return;
-    if (hwloc_topology_load(topo) == 0) {
+    // On a one-node machine there is nothing to bind to (and the call may be unsupported).
+    if (hwloc_topology_load(topo) == 0 && hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) > 1) {
         hwloc_obj_t obj = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(node));
         if (obj && hwloc_set_membind(topo, obj->nodeset, HWLOC_MEMBIND_BIND,
                                      HWLOC_MEMBIND_PROCESS | HWLOC_MEMBIND_BYNODESET) != 0) {
@@ -56,6 +67,71 @@ void pin_thread(int cpu) {
     CPU_SET(cpu, &set);
     int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     if (rc != 0) RC_LOG_WARN("event=pin_failed cpu=%d error=\"%s\"", cpu, std::strerror(rc));
+}
+
+bool wait_readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    int r;
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+// Reads one supervisor command; returns "" on EOF/error. An fd sent along lands in *fd.
+std::string read_command(int sock, int* fd) {
+    char buf[256];
+    iovec iov{buf, sizeof buf - 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0) return "";
+    *fd = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+    return std::string(buf, static_cast<size_t>(n));
+}
+
+// New process: collect every member's state from the old one (until all Ends, EOF or
+// timeout). Members whose state did not arrive whole start fresh.
+void receive_handoff(int sock, std::vector<std::unique_ptr<Shard>>& shards, const WorkerOptions& options,
+                     uint32_t members) {
+    std::vector<handoff::Incoming> incoming(members);
+    auto all_complete = [&] {
+        for (const auto& so : options.shards) {
+            if (!incoming[so.member].complete) return false;
+        }
+        return true;
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHandoffTimeoutMs);
+    while (!all_complete()) {
+        int left = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+        if (left <= 0 || !wait_readable(sock, left)) {
+            RC_LOG_WARN("event=handoff_receive_timeout");
+            break;
+        }
+        int r = handoff::receive_one(sock, incoming);
+        if (r <= 0) {
+            RC_LOG_WARN("event=handoff_receive_ended reason=%s", r == 0 ? "old_worker_gone" : "malformed");
+            break;
+        }
+    }
+    for (size_t i = 0; i < shards.size(); ++i) {
+        handoff::Incoming& in = incoming[options.shards[i].member];
+        handoff::ShardState st;
+        if (in.complete && handoff::decode(in.blob, &st)) {
+            shards[i]->adopt(std::move(st), std::move(in.fds));
+        } else {
+            for (int fd : in.fds) ::close(fd);
+            if (!in.blob.empty() || in.complete) RC_LOG_WARN("event=handoff_partial member=%u action=start_fresh", options.shards[i].member);
+        }
+    }
 }
 
 }  // namespace
@@ -76,19 +152,24 @@ int run_worker(const WorkerOptions& options) {
     shm::Segment segment = std::move(std::get<shm::Segment>(attached));
     bind_memory(options.numa_node);
 
-    // Signals go to this thread only (sigwait below); the shards never see them.
+    // Signals reach this thread through a signalfd only; the shards never see them.
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGQUIT);
     sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    Fd signals(signalfd(-1, &sigs, SFD_CLOEXEC));
 
     std::vector<std::unique_ptr<Shard>> shards;
     for (const ShardOptions& so : options.shards) {
         shards.push_back(std::make_unique<Shard>(segment, so, options.settings, options.wake_fds, options.index));
     }
+    Fd handoff_in(options.handoff_fd);
+    if (handoff_in.valid()) receive_handoff(handoff_in.get(), shards, options, segment.members());
+
     std::vector<int> results(shards.size(), 0);
     std::vector<std::thread> threads;
     for (size_t i = 0; i < shards.size(); ++i) {
@@ -98,12 +179,82 @@ int run_worker(const WorkerOptions& options) {
             if (results[i] != 0) kill(getpid(), SIGUSR1);  // tell the main thread a shard failed
         });
     }
+    auto stop_all = [&](uint16_t code) {
+        for (auto& s : shards) {
+            s->stop(code);
+            s->go();  // a shard still waiting for the go must see the stop
+        }
+        for (auto& t : threads) t.join();
+    };
+    // Every shard set up (and, in a takeover, rebuilt) before the old process lets go.
+    for (bool all = false; !all;) {
+        all = true;
+        for (auto& s : shards) {
+            if (s->failed()) {
+                RC_LOG_ERROR("event=shard_setup_failed");
+                stop_all(1001);
+                return kExitFatal;
+            }
+            all = all && s->prepared();
+        }
+        if (!all) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (handoff_in.valid()) {
+        // Only now may the old process exit: from the ack on, these shards own the members.
+        if (!handoff::send_ack(handoff_in.get(), 0)) RC_LOG_WARN("event=handoff_ack_failed reason=old_worker_gone");
+        handoff_in.reset();
+    }
+    for (auto& s : shards) s->go();
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig != SIGUSR1) RC_LOG_INFO("event=stopping signal=%s", strsignal(sig));
-    for (auto& s : shards) s->stop();
-    for (auto& t : threads) t.join();
+    Fd control(options.control_fd);
+    uint16_t stop_code = 1001;
+    while (true) {
+        pollfd fds[2] = {{signals.get(), POLLIN, 0}, {control.get(), POLLIN, 0}};
+        int n = poll(fds, control.valid() ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (fds[0].revents & POLLIN) {
+            signalfd_siginfo si{};
+            if (::read(signals.get(), &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGPIPE) continue;
+                if (si.ssi_signo != SIGUSR1) RC_LOG_INFO("event=stopping signal=%s", strsignal(static_cast<int>(si.ssi_signo)));
+                break;
+            }
+        }
+        if (control.valid() && (fds[1].revents & (POLLIN | POLLHUP))) {
+            int fd = -1;
+            std::string cmd = read_command(control.get(), &fd);
+            if (cmd.empty()) {
+                control.reset();  // the supervisor is gone; PDEATHSIG follows
+                continue;
+            }
+            if (cmd == "drain") {
+                RC_LOG_INFO("event=draining code=1012");
+                stop_code = 1012;
+                break;
+            }
+            if (cmd == "handoff" && fd >= 0) {
+                Fd sock(fd);
+                RC_LOG_INFO("event=handoff_begin");
+                for (auto& s : shards) s->request_handoff(sock.get());
+                bool acked = wait_readable(sock.get(), kHandoffTimeoutMs) && handoff::receive_ack(sock.get()) == 0;
+                if (acked) {
+                    for (auto& s : shards) s->handoff_done();
+                    for (auto& t : threads) t.join();
+                    RC_LOG_INFO("event=handoff_complete");
+                    return kExitOk;
+                }
+                for (auto& s : shards) s->handoff_failed();
+                // Keep the socket until every shard has resumed: none may still be sending on it.
+                for (auto& s : shards) {
+                    while (s->frozen_or_sent()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
+                continue;
+            }
+            if (fd >= 0) ::close(fd);
+            RC_LOG_WARN("event=unknown_command cmd=\"%s\"", cmd.c_str());
+        }
+    }
+    stop_all(stop_code);
     for (int r : results) {
         if (r != 0) return r;
     }

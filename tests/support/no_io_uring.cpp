@@ -1,0 +1,36 @@
+// Test tool: runs a command with io_uring_setup(2) refused by a seccomp filter (EPERM),
+// the way a container runtime's default profile or kernel.io_uring_disabled would. Lets a
+// test check that ringcast says so and stops, without touching the host's sysctls.
+//   no_io_uring COMMAND [ARGS...]
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: no_io_uring COMMAND [ARGS...]\n");
+        return 2;
+    }
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        std::fprintf(stderr, "no_io_uring: seccomp: %s\n", std::strerror(errno));
+        return 77;
+    }
+    execvp(argv[1], argv + 1);
+    std::fprintf(stderr, "no_io_uring: exec %s: %s\n", argv[1], std::strerror(errno));
+    return 127;
+}

@@ -1,0 +1,78 @@
+// Hot-restart handoff: the state of one shard's connections as it crosses from the old
+// worker process to the new one (docs/handoff.md has the sequence and a diagram).
+//
+// The old shard freezes (no recv, no send, no delivery in flight), then describes every
+// connection: its socket (sent as an fd over SCM_RIGHTS), its protocol state (parser state,
+// message being assembled, input not yet parsed, handshake bytes so far) and its queued
+// output (ring references by producer and sequence, plus owned control frames). The ring
+// cursors themselves stay in shared memory: the new shard continues from them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/frame_parser.hpp"
+
+namespace ringcast::worker::handoff {
+
+inline constexpr uint32_t kWireVersion = 1;
+inline constexpr size_t kMaxFdsPerMessage = 253;   // SCM_MAX_FD
+inline constexpr size_t kChunkBytes = 32 * 1024;   // SEQPACKET messages stay small
+
+struct OutRecord {
+    uint16_t producer;   // 0xFFFF: owned bytes follow
+    uint64_t seq;
+    uint32_t len;
+    std::vector<uint8_t> owned;
+};
+
+struct ConnRecord {
+    uint32_t fd_index = 0;   // into the fds that came with the state
+    uint32_t serial = 0;
+    uint8_t state = 0;       // ConnState
+    uint8_t msg_op = 0;
+    bool msg_active = false;
+    bool msg_ready = false;
+    bool ping_outstanding = false;
+    bool want_close = false;
+    uint64_t rx_age_ns = 0;
+    proto::FrameParserState parser{};
+    std::vector<uint8_t> assembly;       // the message being received (or complete, unpublished)
+    std::vector<uint8_t> pending_input;  // received but not yet parsed (held back by a full ring)
+    std::vector<uint8_t> handshake;      // upgrade request bytes so far (Handshake state)
+    uint32_t out_offset = 0;             // bytes of the first out frame already sent
+    std::vector<OutRecord> out;
+};
+
+struct ShardState {
+    uint32_t member = 0;
+    uint32_t next_serial = 1;
+    std::vector<uint64_t> next_seq;  // per producer: first record not yet queued
+    std::vector<ConnRecord> conns;
+};
+
+std::vector<uint8_t> encode(const ShardState& s);
+// Returns false on a malformed or truncated blob (the handoff then fails safely).
+bool decode(const std::vector<uint8_t>& blob, ShardState* out);
+
+// Message kinds on the handoff socket (SOCK_SEQPACKET: boundaries and order kept).
+enum class Kind : uint8_t { Data = 1, Fds = 2, End = 3, Ack = 4 };
+
+// Blocking helpers over the socket; each returns false on any error.
+bool send_shard(int sock, uint32_t member, const std::vector<uint8_t>& blob, const std::vector<int>& fds);
+bool send_ack(int sock, uint32_t member);
+
+// Receiving side: collects the blobs and fds of every member until each has its End.
+struct Incoming {
+    std::vector<uint8_t> blob;
+    std::vector<int> fds;
+    bool complete = false;
+};
+// Reads one message into `members` (indexed by member id, sized by the caller).
+// Returns 1 on a message, 0 on EOF, -1 on error or a malformed message.
+int receive_one(int sock, std::vector<Incoming>& members);
+// Old side: waits for one Ack; returns the member, -1 on EOF/error.
+int receive_ack(int sock);
+
+}  // namespace ringcast::worker::handoff
