@@ -13,7 +13,7 @@ namespace ringcast::supervisor {
 
 namespace {
 
-Fd open_one(const ListenSpec& spec, bool reuseport, std::string* error) {
+Fd open_one(const ListenSpec& spec, bool reuseport, bool do_listen, std::string* error) {
     sockaddr_storage ss{};
     socklen_t len = 0;
     int family;
@@ -46,7 +46,7 @@ Fd open_one(const ListenSpec& spec, bool reuseport, std::string* error) {
         ListenSpec v4 = spec;
         v4.host = "0.0.0.0";
         v4.ipv6 = false;
-        return open_one(v4, reuseport, error);
+        return open_one(v4, reuseport, do_listen, error);
     }
     if (!fd.valid()) {
         *error = std::string("listen: socket: ") + std::strerror(errno);
@@ -61,7 +61,7 @@ Fd open_one(const ListenSpec& spec, bool reuseport, std::string* error) {
         *error = "listen " + host + ":" + std::to_string(spec.port) + ": " + std::strerror(errno);
         return Fd{};
     }
-    if (::listen(fd.get(), 4096) != 0) {
+    if (do_listen && ::listen(fd.get(), 4096) != 0) {
         *error = std::string("listen: ") + std::strerror(errno);
         return Fd{};
     }
@@ -71,15 +71,27 @@ Fd open_one(const ListenSpec& spec, bool reuseport, std::string* error) {
 }  // namespace
 
 std::vector<Fd> open_listeners(const ListenSpec& spec, size_t count, std::string* error) {
+    // SO_REUSEPORT would let a second server join a running one's port and quietly take a
+    // share of its clients. A bind without it fails while anyone listens there.
+    {
+        std::string probe_error;
+        Fd probe = open_one(spec, false, false, &probe_error);
+        if (!probe.valid()) {
+            *error = probe_error + (probe_error.find("in use") != std::string::npos
+                                        ? " (is another ringcast or server already listening there?)"
+                                        : "");
+            return {};
+        }
+    }
     std::vector<Fd> out;
     for (size_t i = 0; i < count; ++i) {
-        Fd fd = open_one(spec, true, error);
+        Fd fd = open_one(spec, true, true, error);
         if (!fd.valid()) return {};
         out.push_back(std::move(fd));
     }
     return out;
 }
 
-Fd open_listener(const ListenSpec& spec, std::string* error) { return open_one(spec, false, error); }
+Fd open_listener(const ListenSpec& spec, std::string* error) { return open_one(spec, false, true, error); }
 
 }  // namespace ringcast::supervisor

@@ -1,0 +1,529 @@
+// ringcast-bench: the coordinator. It plans the run (source addresses, sender placement),
+// starts the reactor threads, steps them through connect -> idle hold -> warmup -> measure
+// -> drain, samples the server's and its own CPU and memory at the edges of the measured
+// window, and prints a summary on stderr and one JSON object as the last line on stdout.
+#include <arpa/inet.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/loadgen/client_reactor.hpp"
+#include "bench/loadgen/clock.hpp"
+#include "bench/loadgen/options.hpp"
+#include "bench/loadgen/process_sample.hpp"
+#include "bench/loadgen/run_state.hpp"
+#include "bench/loadgen/self_test.hpp"
+
+using namespace ringcast::bench;
+
+namespace {
+
+constexpr int kExitSetupFailure = 2;
+
+void sleep_until_ns(uint64_t t) {
+    const uint64_t now = now_ns();
+    if (t > now) std::this_thread::sleep_for(std::chrono::nanoseconds(t - now));
+}
+
+uint64_t seconds_to_ns(double s) {
+    return static_cast<uint64_t>(s * 1e9);
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limit now in force.
+uint64_t raise_nofile() {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+uint32_t ephemeral_ports() {
+    std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+    uint32_t lo = 32768, hi = 60999;
+    f >> lo >> hi;
+    return hi >= lo ? hi - lo + 1 : 28232;
+}
+
+// A small JSON writer: enough for flat objects, nested objects and strings we escape.
+class Json {
+  public:
+    Json& open(const char* key = nullptr) {
+        sep(key);
+        out_ += '{';
+        first_ = true;
+        return *this;
+    }
+    Json& close() {
+        out_ += '}';
+        first_ = false;
+        return *this;
+    }
+    Json& num(const char* key, double v, int decimals = 3) {
+        sep(key);
+        if (!std::isfinite(v)) {
+            out_ += "null";
+            return *this;
+        }
+        char b[64];
+        std::snprintf(b, sizeof b, "%.*f", decimals, v);
+        out_ += b;
+        return *this;
+    }
+    Json& u64(const char* key, uint64_t v) {
+        sep(key);
+        out_ += std::to_string(v);
+        return *this;
+    }
+    Json& str(const char* key, const std::string& v) {
+        sep(key);
+        out_ += '"';
+        for (char c : v) {
+            if (c == '"' || c == '\\') {
+                out_ += '\\';
+                out_ += c;
+            } else if (static_cast<unsigned char>(c) < 0x20) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\\u%04x", c);
+                out_ += b;
+            } else {
+                out_ += c;
+            }
+        }
+        out_ += '"';
+        return *this;
+    }
+    Json& null(const char* key) {
+        sep(key);
+        out_ += "null";
+        return *this;
+    }
+    Json& boolean(const char* key, bool v) {
+        sep(key);
+        out_ += v ? "true" : "false";
+        return *this;
+    }
+    Json& strings(const char* key, const std::vector<std::string>& v) {
+        sep(key);
+        out_ += '[';
+        first_ = true;
+        for (const auto& s : v) str(nullptr, s);
+        out_ += ']';
+        first_ = false;
+        return *this;
+    }
+    const std::string& text() const { return out_; }
+
+  private:
+    void sep(const char* key) {
+        if (!first_) out_ += ',';
+        first_ = false;
+        if (key) {
+            out_ += '"';
+            out_ += key;
+            out_ += "\":";
+        }
+    }
+    std::string out_;
+    bool first_ = true;
+};
+
+struct Totals {
+    uint64_t sent = 0, measured_sent = 0, deliveries = 0, measured_deliveries = 0;
+    uint64_t duplicates = 0, reordered = 0, gaps = 0, self_echo = 0, bad_payload = 0;
+    uint64_t errors = 0, window_stalls = 0, nobufs = 0, pings = 0, server_closes = 0;
+    uint64_t unique = 0, loss = 0, closed_receivers = 0;
+    LatencyHistogram latency;
+    std::vector<std::string> error_samples;
+    std::vector<uint64_t> loss_by_sender;
+};
+
+Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& reactors) {
+    Totals t;
+    const uint32_t S = plan.opts.senders;
+    std::vector<uint64_t> sent_by_slot(S, 0);
+    t.loss_by_sender.assign(S, 0);
+    for (auto& r : reactors) {
+        ThreadResult& x = r->result();
+        t.sent += x.sent;
+        t.measured_sent += x.measured_sent;
+        t.deliveries += x.deliveries;
+        t.measured_deliveries += x.measured_deliveries;
+        t.duplicates += x.duplicates;
+        t.reordered += x.reordered;
+        t.gaps += x.gaps;
+        t.self_echo += x.self_echo;
+        t.bad_payload += x.bad_payload;
+        t.errors += x.errors;
+        t.window_stalls += x.window_stalls;
+        t.nobufs += x.nobufs;
+        t.pings += x.pings;
+        t.server_closes += x.server_closes;
+        t.latency.merge(x.latency);
+        for (auto& e : x.error_samples)
+            if (t.error_samples.size() < 16) t.error_samples.push_back(e);
+        for (auto [slot, n] : x.sender_sent) sent_by_slot[slot] = n;
+    }
+    // Loss: what every other connection should have had from each sender, minus what it
+    // had (late arrivals included, duplicates not).
+    for (auto& r : reactors) {
+        ThreadResult& x = r->result();
+        for (size_t i = 0; i < x.receiver_slot.size(); ++i) {
+            if (!x.receiver_open[i]) ++t.closed_receivers;
+            for (uint32_t s = 0; s < S; ++s) {
+                if (static_cast<int64_t>(s) == x.receiver_slot[i]) continue;
+                const uint64_t got = x.tracks[i * S + s].unique;
+                t.unique += got;
+                if (got < sent_by_slot[s]) {
+                    t.loss += sent_by_slot[s] - got;
+                    t.loss_by_sender[s] += sent_by_slot[s] - got;
+                }
+            }
+        }
+    }
+    return t;
+}
+
+struct Samples {
+    ProcessTreeSample baseline, idle_start, idle, start, end;
+    double self_start = 0, self_end = 0;
+    HostCpuSample host_start, host_end;
+};
+
+std::string window_text(const RunPlan& plan) {
+    return plan.window ? std::to_string(plan.window) : std::string("unbounded");
+}
+
+std::string fmt_num(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+}
+
+double us(uint64_t ns) {
+    return static_cast<double>(ns) / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opts;
+    const std::string perr = parse_options(argc, argv, opts);
+    if (perr == "help") {
+        std::fputs(usage_text(), stdout);
+        return 0;
+    }
+    if (!perr.empty()) {
+        std::fprintf(stderr, "ringcast-bench: %s (see --help)\n", perr.c_str());
+        return 1;
+    }
+    if (opts.self_test) return run_self_test();
+
+    RunPlan plan;
+    plan.opts = opts;
+    plan.window = opts.window;
+    plan.server.sin_family = AF_INET;
+    plan.server.sin_port = htons(opts.port);
+    inet_pton(AF_INET, opts.host.c_str(), &plan.server.sin_addr);
+    plan.host_header = opts.host + ":" + std::to_string(opts.port);
+
+    std::vector<std::string> setup_errors;
+    const uint64_t nofile = raise_nofile();
+    if (opts.conns + 64 * opts.threads + 64 > nofile)
+        setup_errors.push_back("RLIMIT_NOFILE hard limit " + std::to_string(nofile) +
+                               " is too low for " + std::to_string(opts.conns) + " connections");
+
+    // One source address serves at most the ephemeral port range towards one server port.
+    const bool loopback = (ntohl(plan.server.sin_addr.s_addr) >> 24) == 127;
+    const uint32_t per_source = ephemeral_ports() * 9 / 10;
+    uint32_t n_src = opts.src_addrs;
+    if (n_src == 0) n_src = (opts.conns + per_source - 1) / per_source;
+    if (n_src > 1 && !loopback)
+        setup_errors.push_back("--src-addrs above 1 needs a loopback (127.0.0.0/8) target");
+    else if (n_src > 254)
+        setup_errors.push_back("too many connections for 254 source addresses");
+    else if (opts.src_addrs != 0 || n_src > 1)
+        for (uint32_t i = 0; i < n_src; ++i) plan.sources.push_back({htonl(0x7F000001u + i)});
+
+    std::string url = "ws://" + plan.host_header + opts.path;
+    std::fprintf(stderr,
+                 "ringcast-bench: %s%s%s %u conns, %u senders, %u B, %s, window %s, %.1f s "
+                 "(+%.1f s warmup), %u thread(s), %zu source address(es)\n",
+                 opts.label.c_str(), opts.label.empty() ? "" : ": ", url.c_str(), opts.conns,
+                 opts.senders, opts.size,
+                 opts.rate > 0 ? (fmt_num(opts.rate) + " msg/s per sender").c_str() : "max rate",
+                 window_text(plan).c_str(), opts.duration, opts.warmup, opts.threads,
+                 std::max<size_t>(1, plan.sources.size()));
+
+    Samples smp;
+    if (opts.server_pid) {
+        smp.baseline = sample_process_tree(opts.server_pid);
+        if (!smp.baseline.ok)
+            setup_errors.push_back("--server-pid " + std::to_string(opts.server_pid) +
+                                   ": no such process readable in /proc");
+    }
+
+    RunControl control;
+    std::vector<ThreadProgress> progress(opts.threads);
+    std::vector<std::unique_ptr<ClientReactor>> reactors;
+    std::vector<std::thread> threads;
+    double setup_sec = 0;
+    uint32_t established = 0, failed = 0;
+    bool setup_ok = setup_errors.empty();
+    const uint64_t t_setup = now_ns();
+
+    auto sum = [&](auto field) {
+        uint64_t s = 0;
+        for (auto& p : progress) s += (p.*field).load(std::memory_order_relaxed);
+        return s;
+    };
+
+    if (setup_ok) {
+        for (uint32_t i = 0; i < opts.threads; ++i)
+            reactors.push_back(std::make_unique<ClientReactor>(plan, control, progress[i], i));
+        for (uint32_t i = 0; i < opts.threads; ++i)
+            threads.emplace_back([&reactors, i] { reactors[i]->run(); });
+
+        // Setup: until every connection is open or has failed, or the timeout.
+        uint64_t next_print = t_setup + seconds_to_ns(1);
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            established = static_cast<uint32_t>(sum(&ThreadProgress::established));
+            failed = static_cast<uint32_t>(sum(&ThreadProgress::failed));
+            const uint64_t now = now_ns();
+            if (established + failed >= opts.conns) break;
+            if (now - t_setup > seconds_to_ns(opts.connect_timeout)) {
+                setup_errors.push_back("connect timeout: " + std::to_string(established) + " of " +
+                                       std::to_string(opts.conns) + " open after " +
+                                       std::to_string(opts.connect_timeout) + " s");
+                break;
+            }
+            if (opts.progress_interval > 0 && now >= next_print) {
+                std::fprintf(stderr, "  connecting: %u/%u open, %u failed\n", established,
+                             opts.conns, failed);
+                next_print = now + seconds_to_ns(1);
+            }
+        }
+        setup_sec = static_cast<double>(now_ns() - t_setup) / 1e9;
+        if (failed) setup_errors.push_back(std::to_string(failed) + " connection(s) failed");
+        setup_ok = setup_errors.empty();
+        std::fprintf(stderr, "  connected %u/%u in %.2f s\n", established, opts.conns, setup_sec);
+    }
+
+    double drain_sec = 0, measured_sec = 0;
+    bool drained = false;
+    uint64_t expected = 0;
+    if (setup_ok) {
+        if (opts.idle_hold > 0) {
+            if (opts.server_pid) smp.idle_start = sample_process_tree(opts.server_pid);
+            std::this_thread::sleep_for(std::chrono::nanoseconds(seconds_to_ns(opts.idle_hold)));
+            if (opts.server_pid) smp.idle = sample_process_tree(opts.server_pid);
+            std::fprintf(
+                stderr,
+                "  idle %.1f s: server rss %" PRIu64 " kB (anon %" PRIu64
+                " kB), %+.0f B/conn over the baseline, %.3f cores\n",
+                opts.idle_hold, smp.idle.rss_kb, smp.idle.anon_kb,
+                (static_cast<double>(smp.idle.rss_kb) - static_cast<double>(smp.baseline.rss_kb)) *
+                    1024.0 / opts.conns,
+                (smp.idle.cpu_sec - smp.idle_start.cpu_sec) / opts.idle_hold);
+        }
+        const uint64_t t0 = now_ns() + 5'000'000;
+        control.send_start_ns = t0;
+        control.measure_start_ns = t0 + seconds_to_ns(opts.warmup);
+        control.measure_end_ns = control.measure_start_ns + seconds_to_ns(opts.duration);
+        // Pairs with the acquire load at the top of each reactor's loop.
+        control.command.store(Command::Send, std::memory_order_release);
+
+        sleep_until_ns(control.measure_start_ns);
+        if (opts.server_pid) smp.start = sample_process_tree(opts.server_pid);
+        smp.self_start = self_cpu_sec();
+        smp.host_start = sample_host_cpu();
+        uint64_t last_t = now_ns(), last_d = sum(&ThreadProgress::deliveries);
+        const uint64_t step =
+            seconds_to_ns(opts.progress_interval > 0 ? opts.progress_interval : opts.duration + 1);
+        for (uint64_t t = control.measure_start_ns + step; t < control.measure_end_ns; t += step) {
+            sleep_until_ns(t);
+            const uint64_t now = now_ns(), d = sum(&ThreadProgress::deliveries);
+            std::fprintf(stderr, "  t=%5.1fs sent=%" PRIu64 " deliveries=%" PRIu64 " (%.0f/s)\n",
+                         static_cast<double>(now - control.measure_start_ns) / 1e9,
+                         sum(&ThreadProgress::sent), d,
+                         static_cast<double>(d - last_d) * 1e9 / static_cast<double>(now - last_t));
+            last_t = now;
+            last_d = d;
+        }
+        sleep_until_ns(control.measure_end_ns);
+        if (opts.server_pid) smp.end = sample_process_tree(opts.server_pid);
+        smp.self_end = self_cpu_sec();
+        smp.host_end = sample_host_cpu();
+        measured_sec = static_cast<double>(now_ns() - control.measure_start_ns) / 1e9;
+
+        // Drain: every message sent is due at every other connection.
+        const uint64_t t_stop = now_ns();
+        for (;;) {
+            bool all_done = true;
+            for (auto& p : progress)
+                all_done = all_done && p.sending_done.load(std::memory_order_acquire);
+            if (all_done) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        expected = sum(&ThreadProgress::sent) * (opts.conns - 1);
+        while (sum(&ThreadProgress::unique) < expected &&
+               now_ns() - t_stop < seconds_to_ns(opts.drain_timeout))
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        drained = sum(&ThreadProgress::unique) >= expected;
+        drain_sec = static_cast<double>(now_ns() - t_stop) / 1e9;
+    }
+
+    control.command.store(Command::Stop, std::memory_order_release);
+    for (auto& t : threads) t.join();
+    Totals t = merge(plan, reactors);
+    if (!setup_ok) expected = t.sent * (opts.conns - 1);
+
+    // Summary lines.
+    const double srv_cpu = opts.server_pid ? smp.end.cpu_sec - smp.start.cpu_sec : NAN;
+    const double cli_cpu = smp.self_end - smp.self_start;
+    const double host_busy = smp.host_end.busy_sec - smp.host_start.busy_sec;
+    const double other_cpu = host_busy - cli_cpu - (opts.server_pid ? srv_cpu : 0);
+    const double dps = measured_sec > 0 ? t.measured_deliveries / measured_sec : 0;
+    if (setup_ok) {
+        std::fprintf(stderr,
+                     "  measured %.2f s: sent %" PRIu64 " msgs, %" PRIu64
+                     " deliveries (%.0f/s); latency us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f "
+                     "max %.1f\n",
+                     measured_sec, t.measured_sent, t.measured_deliveries, dps,
+                     us(t.latency.percentile(0.5)), us(t.latency.percentile(0.9)),
+                     us(t.latency.percentile(0.99)), us(t.latency.percentile(0.999)),
+                     us(t.latency.max()));
+        std::fprintf(stderr,
+                     "  whole run: sent %" PRIu64 ", deliveries %" PRIu64 " of %" PRIu64
+                     " expected; loss %" PRIu64 " dup %" PRIu64 " reordered %" PRIu64
+                     " self-echo %" PRIu64 " errors %" PRIu64 "%s\n",
+                     t.sent, t.deliveries, expected, t.loss, t.duplicates, t.reordered, t.self_echo,
+                     t.errors + t.bad_payload, drained ? "" : " (drain timed out)");
+        std::fprintf(stderr,
+                     "  cpu over the measured window: server %.2f s (%.2f cores, %.3f "
+                     "us/delivery), client %.2f s (%.2f cores)\n",
+                     srv_cpu, srv_cpu / measured_sec, srv_cpu * 1e6 / t.measured_deliveries,
+                     cli_cpu, cli_cpu / measured_sec);
+        std::fprintf(stderr,
+                     "  host: %d cpus, %.2f cores busy, %.2f of them neither server "
+                     "nor client%s\n",
+                     smp.host_end.cpus, host_busy / measured_sec, other_cpu / measured_sec,
+                     other_cpu / measured_sec > 0.2 ? " (shared machine: figures disturbed)" : "");
+        for (uint32_t s = 0, shown = 0; s < opts.senders && shown < 10; ++s)
+            if (t.loss_by_sender[s]) {
+                ++shown;
+                std::fprintf(stderr,
+                             "  loss: sender %u (connection %u) missing %" PRIu64 " deliveries\n",
+                             s, plan.sender_conn(s), t.loss_by_sender[s]);
+            }
+    } else {
+        for (auto& e : setup_errors) std::fprintf(stderr, "  setup failed: %s\n", e.c_str());
+    }
+
+    Json j;
+    j.open();
+    j.str("status", setup_ok ? "completed" : "setup_failed");
+    j.open("scenario")
+        .str("label", opts.label)
+        .str("url", url)
+        .u64("conns", opts.conns)
+        .u64("senders", opts.senders)
+        .u64("size", opts.size)
+        .num("duration", opts.duration, 2)
+        .num("warmup", opts.warmup, 2)
+        .num("rate", opts.rate, 2);
+    if (plan.window)
+        j.u64("window", plan.window);
+    else
+        j.null("window");
+    j.num("idle_hold", opts.idle_hold, 2)
+        .u64("threads", opts.threads)
+        .u64("src_addrs", std::max<size_t>(1, plan.sources.size()))
+        .close();
+    j.u64("connections", established)
+        .u64("connections_failed", failed)
+        .num("connect_sec", setup_sec)
+        .num("duration_sec", measured_sec)
+        .num("drain_sec", drain_sec)
+        .boolean("drained", drained)
+        .u64("messages_sent", t.sent)
+        .u64("deliveries", t.deliveries)
+        .num("deliveries_per_sec", dps, 1)
+        .u64("expected_deliveries", expected)
+        .u64("loss", t.loss)
+        .u64("duplicates", t.duplicates)
+        .u64("reordered", t.reordered)
+        .u64("self_echo", t.self_echo);
+    j.open("measured")
+        .num("seconds", measured_sec)
+        .u64("messages_sent", t.measured_sent)
+        .u64("deliveries", t.measured_deliveries)
+        .u64("latency_samples", t.latency.count())
+        .close();
+    j.open("latency_us")
+        .num("p50", us(t.latency.percentile(0.5)), 2)
+        .num("p90", us(t.latency.percentile(0.9)), 2)
+        .num("p99", us(t.latency.percentile(0.99)), 2)
+        .num("p999", us(t.latency.percentile(0.999)), 2)
+        .num("max", us(t.latency.max()), 2)
+        .close();
+    if (opts.server_pid && setup_ok) {
+        j.num("server_cpu_sec", srv_cpu)
+            .num("server_cpu_cores", srv_cpu / measured_sec)
+            .num("server_cpu_us_per_delivery",
+                 t.measured_deliveries ? srv_cpu * 1e6 / t.measured_deliveries : NAN)
+            .u64("server_rss_kb", smp.end.rss_kb)
+            .u64("server_rss_anon_kb", smp.end.anon_kb)
+            .u64("server_rss_baseline_kb", smp.baseline.rss_kb)
+            .u64("server_processes", smp.end.processes);
+        if (opts.idle_hold > 0) {
+            const double conns = opts.conns;
+            j.u64("server_rss_idle_kb", smp.idle.rss_kb)
+                .num("server_idle_cpu_cores",
+                     (smp.idle.cpu_sec - smp.idle_start.cpu_sec) / opts.idle_hold)
+                .num("server_rss_per_conn_bytes",
+                     (static_cast<double>(smp.idle.rss_kb) - smp.baseline.rss_kb) * 1024 / conns, 0)
+                .num("server_anon_per_conn_bytes",
+                     (static_cast<double>(smp.idle.anon_kb) - smp.baseline.anon_kb) * 1024 / conns,
+                     0);
+        }
+    } else {
+        j.null("server_cpu_sec").null("server_cpu_us_per_delivery").null("server_rss_kb");
+    }
+    j.num("client_cpu_sec", cli_cpu)
+        .num("client_cpu_cores", measured_sec > 0 ? cli_cpu / measured_sec : 0)
+        .num("client_cpu_us_per_delivery",
+             t.measured_deliveries ? cli_cpu * 1e6 / t.measured_deliveries : NAN);
+    j.u64("host_cpus", smp.host_end.cpus)
+        .num("host_busy_cores", measured_sec > 0 ? host_busy / measured_sec : 0)
+        .num("host_other_cores", measured_sec > 0 ? other_cpu / measured_sec : 0);
+    std::vector<std::string> all_errors = setup_errors;
+    all_errors.insert(all_errors.end(), t.error_samples.begin(), t.error_samples.end());
+    j.u64("errors", setup_errors.size() + t.errors + t.bad_payload)
+        .u64("bad_payload", t.bad_payload)
+        .u64("window_stalls", t.window_stalls)
+        .u64("server_closes", t.server_closes)
+        .u64("closed_connections", setup_ok ? t.closed_receivers : 0)
+        .u64("gaps", t.gaps)
+        .u64("recv_nobufs", t.nobufs)
+        .u64("pings_answered", t.pings)
+        .strings("error_samples", all_errors)
+        .close();
+    std::fflush(stderr);
+    std::printf("%s\n", j.text().c_str());
+    std::fflush(stdout);
+    return setup_ok ? 0 : kExitSetupFailure;
+}

@@ -1,0 +1,41 @@
+// ringcast-bench's command line: the scenario (connections, senders, size, pacing, timing)
+// and where the server is. Parsing reports the first bad flag by name, like ringcast does.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ringcast::bench {
+
+struct Options {
+    std::string host = "127.0.0.1";  // IPv4 literal ("localhost" is taken as 127.0.0.1)
+    uint16_t port = 9002;
+    std::string path = "/";
+    uint32_t conns = 100;
+    uint32_t senders = 1;
+    uint32_t size = 64;      // payload bytes of every message, >= kPayloadHead
+    double duration = 10;    // measured seconds
+    double warmup = 1;       // seconds of sending before the measured window
+    double rate = 0;         // messages/s per sender; 0 = max mode (window-bound)
+    uint32_t window = 0;     // in flight per sender; 0 = 4 in max mode, none at a rate
+    double idle_hold = 0;    // seconds all connected and idle before sending
+    pid_t server_pid = 0;    // 0 = no server sampling
+    uint32_t src_addrs = 0;  // 0 = as many as the ephemeral port range calls for
+    uint32_t threads = 1;
+    uint32_t connect_parallel = 512;  // connects + handshakes in progress at once
+    double connect_timeout = 60;
+    double drain_timeout = 5;      // after sending stops, wait this long for the tail
+    double progress_interval = 1;  // seconds between progress lines; 0 = none
+    std::string label;             // scenario name, echoed in the JSON
+    bool self_test = false;
+};
+
+// Parses argv into `out`. Returns "" on success, "help" for -h/--help, else one line naming
+// the flag and the problem.
+std::string parse_options(int argc, char** argv, Options& out);
+
+const char* usage_text();
+
+}  // namespace ringcast::bench

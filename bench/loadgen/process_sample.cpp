@@ -1,0 +1,123 @@
+// /proc readers for the server's process tree; getrusage for ourselves.
+#include "bench/loadgen/process_sample.hpp"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ringcast::bench {
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream f(path);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+// Children of every thread of `pid` (a child belongs to the thread that forked it).
+void children_of(pid_t pid, std::vector<pid_t>& out) {
+    const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = opendir(task_dir.c_str());
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string text;
+        if (!read_file(task_dir + "/" + e->d_name + "/children", text)) continue;
+        std::istringstream ss(text);
+        pid_t child;
+        while (ss >> child) out.push_back(child);
+    }
+    closedir(d);
+}
+
+// utime + stime + cutime + cstime (fields 14-17 of /proc/PID/stat, counted after the ')'
+// that ends comm). The c* fields hold reaped children: a worker that died and was replaced
+// during the run keeps counting through its parent instead of vanishing from the sum.
+bool cpu_ticks_of(pid_t pid, uint64_t& ticks) {
+    std::string text;
+    if (!read_file("/proc/" + std::to_string(pid) + "/stat", text)) return false;
+    const size_t paren = text.rfind(')');
+    if (paren == std::string::npos) return false;
+    std::istringstream ss(text.substr(paren + 2));
+    std::string field;
+    ticks = 0;
+    for (int i = 3; i <= 17 && ss >> field; ++i)
+        if (i >= 14) ticks += std::strtoull(field.c_str(), nullptr, 10);
+    return true;
+}
+
+uint64_t status_kb(const std::string& status, const char* key) {
+    const size_t at = status.find(key);
+    if (at == std::string::npos) return 0;
+    return std::strtoull(status.c_str() + at + std::strlen(key), nullptr, 10);
+}
+
+}  // namespace
+
+ProcessTreeSample sample_process_tree(pid_t root) {
+    ProcessTreeSample s;
+    std::vector<pid_t> todo{root};
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    for (size_t i = 0; i < todo.size(); ++i) {
+        const pid_t pid = todo[i];
+        uint64_t ticks = 0;
+        std::string status;
+        if (!cpu_ticks_of(pid, ticks) ||
+            !read_file("/proc/" + std::to_string(pid) + "/status", status)) {
+            if (i == 0) return s;
+            continue;  // exited between the two reads
+        }
+        ++s.processes;
+        s.cpu_sec += static_cast<double>(ticks) / tick;
+        s.rss_kb += status_kb(status, "VmRSS:");
+        s.anon_kb += status_kb(status, "RssAnon:");
+        children_of(pid, todo);
+    }
+    s.ok = true;
+    return s;
+}
+
+double self_cpu_sec() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto sec = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
+    return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+HostCpuSample sample_host_cpu() {
+    HostCpuSample h;
+    std::string text;
+    if (!read_file("/proc/stat", text)) return h;
+    std::istringstream ss(text);
+    std::string line;
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    while (std::getline(ss, line)) {
+        if (line.rfind("cpu", 0) != 0) break;
+        if (line.rfind("cpu ", 0) == 0) {
+            std::istringstream f(line.substr(4));
+            uint64_t v[10] = {};
+            for (auto& x : v) f >> x;
+            // user nice system idle iowait irq softirq steal (guest is inside user)
+            const uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+            h.busy_sec = static_cast<double>(busy) / tick;
+        } else {
+            ++h.cpus;
+        }
+    }
+    return h;
+}
+
+}  // namespace ringcast::bench

@@ -1,0 +1,217 @@
+// The self-test cases; each states the behaviour it checks.
+#include "bench/loadgen/self_test.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/loadgen/client_frame.hpp"
+#include "bench/loadgen/client_handshake.hpp"
+#include "bench/loadgen/latency_histogram.hpp"
+#include "bench/loadgen/payload.hpp"
+#include "bench/loadgen/sequence_track.hpp"
+#include "bench/loadgen/server_frame_reader.hpp"
+#include "proto/encoder.hpp"
+#include "proto/handshake.hpp"
+#include "proto/unmask.hpp"
+
+namespace ringcast::bench {
+namespace {
+
+int passed = 0, failed = 0;
+
+void check(bool ok, const char* name) {
+    if (ok) {
+        ++passed;
+    } else {
+        ++failed;
+        std::printf("FAIL: %s\n", name);
+    }
+}
+
+// Records what the reader reports, as text, so two runs can be compared.
+struct Recorder {
+    std::string log;
+    void on_message(proto::Opcode op, const uint8_t* head, size_t head_len, uint64_t len) {
+        PayloadHead h;
+        const bool ok = head_len >= kPayloadHead && read_payload_head(head, h);
+        log += "msg op=" + std::to_string(int(op)) + " len=" + std::to_string(len) +
+               (ok ? " seq=" + std::to_string(h.seq) + " sender=" + std::to_string(h.sender)
+                   : " head=" + std::to_string(head_len)) +
+               "\n";
+    }
+    void on_ping(const uint8_t* p, size_t n) {
+        log += "ping " + std::string(reinterpret_cast<const char*>(p), n) + "\n";
+    }
+    void on_close(uint16_t code, std::string_view reason) {
+        log += "close " + std::to_string(code) + " " + std::string(reason) + "\n";
+    }
+};
+
+void append_server_frame(std::vector<uint8_t>& out, proto::Opcode op, const uint8_t* p, size_t n,
+                         bool fin = true) {
+    uint8_t h[proto::kMaxFrameHeader];
+    const size_t hn = proto::encode_frame_header(h, op, n, fin);
+    out.insert(out.end(), h, h + hn);
+    out.insert(out.end(), p, p + n);
+}
+
+std::vector<uint8_t> bench_payload(uint32_t sender, uint64_t seq, size_t size) {
+    std::vector<uint8_t> p(size, 0);
+    write_payload_head(p.data(), {sender, seq, 12345});
+    return p;
+}
+
+std::string read_all(const std::vector<uint8_t>& s, const std::vector<size_t>& cuts,
+                     const char** err) {
+    ServerFrameReader reader;
+    Recorder rec;
+    size_t at = 0;
+    *err = nullptr;
+    for (size_t i = 0; i <= cuts.size(); ++i) {
+        const size_t end = i < cuts.size() ? cuts[i] : s.size();
+        if (const char* e = reader.feed(s.data() + at, end - at, rec)) *err = e;
+        at = end;
+    }
+    return rec.log;
+}
+
+void frame_reader_gives_the_same_events_however_the_stream_is_split() {
+    std::vector<uint8_t> s;
+    for (size_t size : {24u, 125u, 126u, 200u, 65535u, 65536u, 70000u}) {
+        const auto p = bench_payload(3, size, size);
+        append_server_frame(s, proto::Opcode::Binary, p.data(), p.size());
+    }
+    const auto frag = bench_payload(7, 99, 300);
+    append_server_frame(s, proto::Opcode::Binary, frag.data(), 10, false);
+    const uint8_t ping[] = {'h', 'i'};
+    append_server_frame(s, proto::Opcode::Ping, ping, 2);
+    append_server_frame(s, proto::Opcode::Continuation, frag.data() + 10, 290);
+    uint8_t close[proto::kMaxControlFrame];
+    const size_t cn = proto::encode_close_frame(close, 1001, "bye");
+    s.insert(s.end(), close, close + cn);
+
+    const char* err;
+    const std::string whole = read_all(s, {}, &err);
+    check(err == nullptr, "whole stream parses");
+    check(whole.find("msg op=2 len=70000 seq=70000 sender=3") != std::string::npos,
+          "64-bit length message read");
+    check(whole.find("ping hi\nmsg op=2 len=300 seq=99 sender=7\nclose 1001 bye\n") !=
+              std::string::npos,
+          "ping inside a fragmented message, then the message, then close");
+    bool same = true;
+    for (size_t cut = 0; cut <= s.size(); cut += (cut < 400 || s.size() - cut < 400) ? 1 : 97)
+        same = same && read_all(s, {cut}, &err) == whole && !err;
+    check(same, "split in two at every offset gives the same events");
+    std::vector<size_t> bytes;
+    for (size_t i = 1; i < 2000; ++i) bytes.push_back(i);
+    std::vector<uint8_t> head(s.begin(), s.begin() + 2000);
+    const std::string whole_head = read_all(head, {}, &err);
+    check(read_all(head, bytes, &err) == whole_head, "byte at a time gives the same events");
+}
+
+void frame_reader_rejects_masked_and_reserved_frames() {
+    Recorder rec;
+    ServerFrameReader a;
+    const uint8_t masked[] = {0x82, 0x81, 1, 2, 3, 4, 5};
+    check(a.feed(masked, sizeof masked, rec) != nullptr, "masked server frame is an error");
+    ServerFrameReader b;
+    const uint8_t rsv[] = {0xC2, 0x00};
+    check(b.feed(rsv, sizeof rsv, rec) != nullptr, "reserved bit is an error");
+}
+
+void bench_message_unmasks_to_head_and_zero_padding() {
+    for (size_t size : {24u, 25u, 31u, 125u, 126u, 4096u, 65536u, 100001u}) {
+        std::vector<uint8_t> f(client_frame_size(size));
+        const uint32_t key = 0xA1B2C3D4u ^ static_cast<uint32_t>(size);
+        const size_t n = encode_bench_message(f.data(), {5, 42, 777}, size, key);
+        bool ok = n == f.size() && (f[0] == 0x82) && (f[1] & 0x80);
+        const size_t h = n - size;
+        uint32_t wire_key;
+        std::memcpy(&wire_key, f.data() + h - 4, 4);
+        proto::unmask(f.data() + h, size, wire_key, 0);
+        PayloadHead got;
+        ok = ok && read_payload_head(f.data() + h, got) && got.sender == 5 && got.seq == 42 &&
+             got.send_ns == 777;
+        for (size_t i = kPayloadHead; i < size && ok; ++i) ok = f[h + i] == 0;
+        check(ok, ("bench message of " + std::to_string(size) + " bytes round-trips").c_str());
+    }
+}
+
+void handshake_accepts_the_right_key_only() {
+    const uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    const ClientHandshake hs = make_client_handshake("127.0.0.1:9002", "/", key);
+    proto::HandshakeParser server;
+    check(server.feed(hs.request.data(), hs.request.size()) == proto::HandshakeStatus::Complete,
+          "ringcast's parser accepts our request");
+    const std::string resp =
+        proto::build_accept_response(server.request()) + std::string("\x82\x00", 2);
+    bool split_ok = true;
+    for (size_t cut = 0; cut <= resp.size(); ++cut) {
+        HandshakeResponseReader r;
+        ResponseStatus st = r.feed(resp.data(), cut, hs.expected_accept);
+        size_t used = r.consumed();
+        if (st == ResponseStatus::NeedMore) {
+            st = r.feed(resp.data() + cut, resp.size() - cut, hs.expected_accept);
+            used = cut + r.consumed();
+        }
+        split_ok = split_ok && st == ResponseStatus::Accepted && used == resp.size() - 2;
+    }
+    check(split_ok, "101 response accepted at every split, frame bytes left over");
+    std::string bad = proto::build_accept_response(server.request());
+    bad[bad.find("Accept: ") + 9] ^= 1;
+    HandshakeResponseReader r;
+    check(r.feed(bad.data(), bad.size(), hs.expected_accept) == ResponseStatus::Rejected,
+          "wrong Sec-WebSocket-Accept rejected");
+    const std::string e = proto::build_error_response(400, "no");
+    HandshakeResponseReader r2;
+    check(r2.feed(e.data(), e.size(), hs.expected_accept) == ResponseStatus::Rejected,
+          "400 rejected");
+}
+
+void histogram_percentiles_are_within_its_precision() {
+    LatencyHistogram h;
+    for (uint64_t v = 1; v <= 100000; ++v) h.record(v * 1000);
+    const double p50 = static_cast<double>(h.percentile(0.5));
+    const double p99 = static_cast<double>(h.percentile(0.99));
+    check(p50 >= 50e6 && p50 <= 50e6 * 1.016, "p50 within 1.6%");
+    check(p99 >= 99e6 && p99 <= 99e6 * 1.016, "p99 within 1.6%");
+    check(h.percentile(1.0) == 100000 * 1000, "p100 is the maximum");
+    bool mono = true;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; ++i) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const uint64_t v = x >> (x & 63);
+        const size_t idx = LatencyHistogram::index_of(v);
+        mono = mono && LatencyHistogram::highest_of(idx) >= v &&
+               (idx == 0 || LatencyHistogram::highest_of(idx - 1) < v);
+    }
+    check(mono, "every value lands in the bucket whose range holds it");
+}
+
+void sequence_track_tells_gaps_late_and_duplicates_apart() {
+    SequenceTrack t;
+    bool ok = t.observe(0) == Arrival::InOrder && t.observe(1) == Arrival::InOrder &&
+              t.observe(3) == Arrival::Gap && t.observe(2) == Arrival::Late &&
+              t.observe(2) == Arrival::Duplicate && t.observe(3) == Arrival::Duplicate &&
+              t.observe(200) == Arrival::Gap && t.observe(4) == Arrival::Late &&
+              t.observe(199) == Arrival::Late && t.observe(199) == Arrival::Duplicate;
+    check(ok, "gap, late, duplicate classified");
+    check(t.unique == 7 && t.next == 201, "unique and next counted");
+}
+
+}  // namespace
+
+int run_self_test() {
+    frame_reader_gives_the_same_events_however_the_stream_is_split();
+    frame_reader_rejects_masked_and_reserved_frames();
+    bench_message_unmasks_to_head_and_zero_padding();
+    handshake_accepts_the_right_key_only();
+    histogram_percentiles_are_within_its_precision();
+    sequence_track_tells_gaps_late_and_duplicates_apart();
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+}  // namespace ringcast::bench
