@@ -1,0 +1,910 @@
+/*
+ * The specification of ringcast's configuration (supervisor/config.hpp): defaults, every key's
+ * type and range with its exact error, the listen address syntax, the bridge object, JSON and
+ * file errors, command-line flags in every written form and their precedence over the file,
+ * to_json() round trips, --help, and the JSON files shipped in deploy/.
+ */
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "supervisor/config.hpp"
+
+using namespace ringcast::supervisor;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kGiB = 1ull << 30;
+
+template <class T>
+T accepted(const std::variant<T, ConfigError>& r) {
+    const auto* e = std::get_if<ConfigError>(&r);
+    REQUIRE_MESSAGE(e == nullptr, "unexpected error: " << (e ? e->message() : std::string()));
+    return std::get<T>(r);
+}
+
+template <class T>
+std::string rejected(const std::variant<T, ConfigError>& r) {
+    const auto* e = std::get_if<ConfigError>(&r);
+    return e ? e->message() : "(accepted)";
+}
+
+std::string error_of(std::string_view json) {
+    return rejected(parse_config_json(json));
+}
+Config config_of(std::string_view json) {
+    return accepted(parse_config_json(json));
+}
+
+// {"key": value}, or {"bridge": {"inner": value}} for "bridge.inner".
+std::string doc(const std::string& key, const std::string& value) {
+    if (key.starts_with("bridge."))
+        return R"({"bridge": {")" + key.substr(7) + R"(": )" + value + "}}";
+    return R"({")" + key + R"(": )" + value + "}";
+}
+
+std::variant<CommandLine, ConfigError> flags(std::initializer_list<const char*> args) {
+    std::vector<const char*> argv = {"ringcast"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back(nullptr);
+    return parse_command_line(static_cast<int>(argv.size() - 1), argv.data());
+}
+
+// A file in $TMPDIR removed when the test ends.
+struct TempFile {
+    std::string path;
+    explicit TempFile(const std::string& text) {
+        const char* dir = std::getenv("TMPDIR");
+        path = std::string(dir && *dir ? dir : "/tmp") + "/ringcast-config-XXXXXX.json";
+        int fd = mkstemps(path.data(), 5);
+        REQUIRE(fd >= 0);
+        REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        close(fd);
+    }
+    ~TempFile() { unlink(path.c_str()); }
+};
+
+// Every key path of to_json(Config{}) with its default, "bridge.x" for nested keys.
+std::vector<std::pair<std::string, nlohmann::json>> all_keys() {
+    std::vector<std::pair<std::string, nlohmann::json>> keys;
+    auto j = nlohmann::ordered_json::parse(to_json(Config{}));
+    for (const auto& item : j.items()) {
+        if (item.value().is_object()) {
+            for (const auto& inner : item.value().items())
+                keys.emplace_back(item.key() + "." + inner.key(), inner.value());
+        } else {
+            keys.emplace_back(item.key(), item.value());
+        }
+    }
+    return keys;
+}
+
+fs::path source_dir() {
+    if (const char* env = std::getenv("RINGCAST_SOURCE"); env && *env) return env;
+#ifdef RINGCAST_SOURCE_DIR
+    return RINGCAST_SOURCE_DIR;
+#else
+    return fs::path(__FILE__).parent_path().parent_path().parent_path();  // tests/unit/ -> root
+#endif
+}
+
+}  // namespace
+
+TEST_SUITE("defaults") {
+    TEST_CASE("an empty object gives every documented default") {
+        Config c = config_of("{}");
+        CHECK(c == Config{});
+        CHECK(c.listen == ListenAddress{"", 9002, false});
+        CHECK(c.listen.text() == ":9002");
+        CHECK(c.worker_processes == 0);
+        CHECK(c.shards == 0);
+        CHECK(c.numa_node == -1);
+        CHECK(c.batch == 64);
+        CHECK(c.ring == 2048);
+        CHECK(c.hugepages == HugepageMode::Auto);
+        CHECK(c.slab_bytes == 64ull << 20);
+        CHECK(c.max_message_bytes == 16ull << 20);
+        CHECK(c.max_buffered_bytes == 8ull << 20);
+        CHECK(c.slow_client == "close");
+        CHECK(c.ping_interval_ms == 30000);
+        CHECK(c.shutdown_timeout_ms == 5000);
+        CHECK(c.control_socket == "/run/ringcast/control.sock");
+        CHECK(c.metrics_listen == "");
+        CHECK(c.stats_interval_ms == 2000);
+        CHECK(c.log_level == LogLevel::Info);
+        CHECK(c.restart_mode == "handoff");
+        CHECK(c.bridge.enabled == false);
+        CHECK(c.bridge.redis == "127.0.0.1:6379");
+        CHECK(c.bridge.stream == "ringcast");
+        CHECK(c.bridge.node_id == "");
+        CHECK(c.bridge.maxlen == 100000);
+        CHECK(c.bridge.buffer_messages == 100000);
+        CHECK(c.bridge.overflow == "drop_oldest");
+    }
+
+    TEST_CASE("the defaults are valid") {
+        CHECK_FALSE(validate(Config{}).has_value());
+    }
+
+    TEST_CASE("keys left out keep the value of the base config, inside bridge too") {
+        Config base;
+        base.ring = 4096;
+        base.bridge.stream = "chat";
+        Config c =
+            accepted(parse_config_json(R"({"batch": 8, "bridge": {"enabled": true}})", base));
+        CHECK(c.ring == 4096);
+        CHECK(c.batch == 8);
+        CHECK(c.bridge.enabled);
+        CHECK(c.bridge.stream == "chat");
+    }
+
+    TEST_CASE("enum names print as their config words") {
+        CHECK(to_string(HugepageMode::Auto) == "auto");
+        CHECK(to_string(HugepageMode::Require) == "require");
+        CHECK(to_string(HugepageMode::Off) == "off");
+        CHECK(to_string(LogLevel::Debug) == "debug");
+        CHECK(to_string(LogLevel::Info) == "info");
+        CHECK(to_string(LogLevel::Warn) == "warn");
+        CHECK(to_string(LogLevel::Error) == "error");
+    }
+}
+
+TEST_SUITE("keys and types") {
+    TEST_CASE("an unknown key is rejected by name") {
+        CHECK(error_of(R"({"frobnicate": 1})") == "frobnicate: unknown key");
+        CHECK(error_of(R"({"bridge": {"frobnicate": 1}})") == "bridge.frobnicate: unknown key");
+    }
+
+    TEST_CASE("an unknown key close to a real one suggests it") {
+        CHECK(error_of(R"({"rnig": 64})") == R"(rnig: unknown key (did you mean "ring"?))");
+        CHECK(error_of(R"({"worker_process": 1})") ==
+              R"(worker_process: unknown key (did you mean "worker_processes"?))");
+        CHECK(error_of(R"({"bridge": {"strem": "x"}})") ==
+              R"(bridge.strem: unknown key (did you mean "bridge.stream"?))");
+    }
+
+    TEST_CASE("a key given twice is rejected, at the top and inside bridge") {
+        CHECK(error_of(R"({"ring": 64, "batch": 1, "ring": 128})") == "ring: duplicate key");
+        CHECK(error_of(R"({"bridge": {"stream": "a", "stream": "b"}})") ==
+              "bridge.stream: duplicate key");
+    }
+
+    TEST_CASE("the first bad key in the file is the one reported") {
+        CHECK(error_of(R"({"ring": 1000, "batch": 0})") ==
+              "ring: must be a power of two between 64 and 1048576, got 1000");
+        CHECK(error_of(R"({"batch": 0, "ring": 1000})") ==
+              "batch: must be between 1 and 4096, got 0");
+    }
+
+    TEST_CASE("a value of the wrong type names the key, the type expected and the type given") {
+        for (const auto& entry : all_keys()) {
+            const std::string& key = entry.first;
+            const auto& def = entry.second;
+            CAPTURE(key);
+            std::string expected = def.is_number_integer() ? "an integer"
+                                   : def.is_string()       ? "a string"
+                                                           : "a boolean";
+            std::string prefix = key + ": must be " + expected + ", got ";
+            if (!def.is_string()) CHECK(error_of(doc(key, R"("64")")) == prefix + "string");
+            if (!def.is_number_integer()) CHECK(error_of(doc(key, "64")) == prefix + "integer");
+            if (!def.is_boolean()) CHECK(error_of(doc(key, "true")) == prefix + "boolean");
+            CHECK(error_of(doc(key, "null")) == prefix + "null");
+            CHECK(error_of(doc(key, "[]")) == prefix + "array");
+            CHECK(error_of(doc(key, "{}")) == prefix + "object");
+            CHECK(error_of(doc(key, "1.5")) == prefix + "float");
+        }
+    }
+
+    TEST_CASE("numbers written as strings are type errors") {
+        CHECK(error_of(R"({"ring": "2048"})") == "ring: must be an integer, got string");
+        CHECK(error_of(R"({"bridge": {"maxlen": "10"}})") ==
+              "bridge.maxlen: must be an integer, got string");
+    }
+
+    TEST_CASE("an integer written with a fraction or exponent is a type error") {
+        CHECK(error_of(R"({"batch": 64.0})") == "batch: must be an integer, got float");
+        CHECK(error_of(R"({"batch": 1e2})") == "batch: must be an integer, got float");
+    }
+
+    TEST_CASE("negative values for unsigned keys are rejected naming the key") {
+        for (const auto& entry : all_keys()) {
+            const std::string& key = entry.first;
+            const auto& def = entry.second;
+            if (!def.is_number_integer() || key == "numa_node") continue;
+            CAPTURE(key);
+            std::string error = error_of(doc(key, "-1"));
+            CHECK(error.starts_with(key + ": must be "));
+            CHECK(error.ends_with(", got -1"));
+        }
+    }
+
+    TEST_CASE("integers too wide for 64 bits are out of range, not a type error") {
+        CHECK(error_of(R"({"shards": 99999999999999999999})")
+                  .starts_with("shards: must be between 0 and 4096, got "));
+        CHECK(error_of(R"({"numa_node": -99999999999999999999})")
+                  .starts_with("numa_node: must be -1 (every node) or between 0 and 1023, got "));
+    }
+}
+
+TEST_SUITE("ranges") {
+    struct Range {
+        std::string key;
+        std::vector<std::string> ok;
+        std::vector<std::string> bad;
+        std::string reason;  // without ", got X"
+    };
+
+    TEST_CASE("every integer key accepts its bounds and rejects one past them") {
+        const std::string between = "must be between ";
+        const std::vector<Range> ranges = {
+            {"worker_processes", {"0", "1", "1024"}, {"1025", "-1"}, between + "0 and 1024"},
+            {"shards", {"0", "1", "4096"}, {"4097", "-1"}, between + "0 and 4096"},
+            {"numa_node",
+             {"-1", "0", "1023"},
+             {"-2", "1024"},
+             "must be -1 (every node) or between 0 and 1023"},
+            {"batch", {"1", "4096"}, {"0", "4097"}, between + "1 and 4096"},
+            {"ring",
+             {"64", "128", "1048576"},
+             {"32", "63", "65", "1000", "2097152", "0"},
+             "must be a power of two between 64 and 1048576"},
+            {"slab_bytes",
+             {"15", "68719476736"},
+             {"0", "68719476737"},
+             between + "1 and 68719476736 (64 GiB)"},
+            {"max_message_bytes",
+             {"1", "1073741824"},
+             {"0", "1073741825"},
+             between + "1 and 1073741824 (1 GiB)"},
+            {"max_buffered_bytes",
+             {"65536", "68719476736"},
+             {"65535", "68719476737"},
+             between + "65536 (64 KiB) and 68719476736 (64 GiB)"},
+            {"ping_interval_ms",
+             {"0", "100", "3600000"},
+             {"1", "99", "3600001"},
+             "must be 0 (off) or between 100 and 3600000"},
+            {"stats_interval_ms",
+             {"0", "100", "3600000"},
+             {"1", "99", "3600001"},
+             "must be 0 (off) or between 100 and 3600000"},
+            {"shutdown_timeout_ms",
+             {"100", "600000"},
+             {"0", "99", "600001"},
+             between + "100 and 600000"},
+            {"bridge.maxlen",
+             {"1", "9223372036854775807"},
+             {"0", "9223372036854775808"},
+             between + "1 and 9223372036854775807"},
+            {"bridge.buffer_messages",
+             {"1", "16777216"},
+             {"0", "16777217"},
+             between + "1 and 16777216"},
+        };
+        // A base where the slab rule cannot interfere with the byte keys' own bounds.
+        Config base;
+        base.slab_bytes = 64 * kGiB;
+        base.max_message_bytes = 1;
+        for (const auto& r : ranges) {
+            for (const auto& v : r.ok) {
+                CAPTURE(r.key);
+                CAPTURE(v);
+                Config c = accepted(parse_config_json(doc(r.key, v), base));
+                nlohmann::json printed = nlohmann::json::parse(to_json(c));
+                nlohmann::json value = r.key.starts_with("bridge.")
+                                           ? printed["bridge"][r.key.substr(7)]
+                                           : printed[r.key];
+                CHECK(value.dump() == v);
+            }
+            for (const auto& v : r.bad) {
+                CAPTURE(v);
+                CHECK(rejected(parse_config_json(doc(r.key, v), base)) ==
+                      r.key + ": " + r.reason + ", got " + v);
+            }
+        }
+    }
+
+    TEST_CASE("the brief's example errors read exactly") {
+        CHECK(error_of(R"({"ring": 1000})") ==
+              "ring: must be a power of two between 64 and 1048576, got 1000");
+        CHECK(error_of(R"({"listen": "127.0.0.1:70000"})") ==
+              "listen: port must be 1..65535, got 70000");
+        CHECK(error_of(R"({"frobnicate": true})") == "frobnicate: unknown key");
+        CHECK(error_of(R"({"ring": "x"})") == "ring: must be an integer, got string");
+    }
+}
+
+TEST_SUITE("words") {
+    TEST_CASE("hugepages accepts auto, require and off, case-sensitively") {
+        CHECK(config_of(R"({"hugepages": "auto"})").hugepages == HugepageMode::Auto);
+        CHECK(config_of(R"({"hugepages": "require"})").hugepages == HugepageMode::Require);
+        CHECK(config_of(R"({"hugepages": "off"})").hugepages == HugepageMode::Off);
+        CHECK(error_of(R"({"hugepages": "on"})") ==
+              R"(hugepages: must be one of "auto", "require", "off", got "on")");
+        CHECK(error_of(R"({"hugepages": "Auto"})") ==
+              R"(hugepages: must be one of "auto", "require", "off", got "Auto")");
+    }
+
+    TEST_CASE("log_level accepts debug, info, warn and error") {
+        CHECK(config_of(R"({"log_level": "debug"})").log_level == LogLevel::Debug);
+        CHECK(config_of(R"({"log_level": "info"})").log_level == LogLevel::Info);
+        CHECK(config_of(R"({"log_level": "warn"})").log_level == LogLevel::Warn);
+        CHECK(config_of(R"({"log_level": "error"})").log_level == LogLevel::Error);
+        CHECK(error_of(R"({"log_level": "warning"})") ==
+              R"(log_level: must be one of "debug", "info", "warn", "error", got "warning")");
+    }
+
+    TEST_CASE("slow_client accepts only close for now") {
+        CHECK(config_of(R"({"slow_client": "close"})").slow_client == "close");
+        CHECK(error_of(R"({"slow_client": "drop"})") ==
+              R"(slow_client: must be "close", got "drop")");
+    }
+
+    TEST_CASE("restart_mode accepts handoff and drain") {
+        CHECK(config_of(R"({"restart_mode": "drain"})").restart_mode == "drain");
+        CHECK(config_of(R"({"restart_mode": "handoff"})").restart_mode == "handoff");
+        CHECK(error_of(R"({"restart_mode": "kill"})") ==
+              R"(restart_mode: must be one of "handoff", "drain", got "kill")");
+    }
+
+    TEST_CASE("control_socket must be a non-empty path that fits a Unix socket address") {
+        CHECK(config_of(R"({"control_socket": "/tmp/rc.sock"})").control_socket == "/tmp/rc.sock");
+        CHECK(config_of(doc("control_socket", '"' + std::string(107, 'a') + '"'))
+                  .control_socket.size() == 107);
+        CHECK(error_of(R"({"control_socket": ""})") == "control_socket: must not be empty");
+        CHECK(
+            error_of(doc("control_socket", '"' + std::string(108, 'a') + '"')) ==
+            "control_socket: must be at most 107 bytes (the limit of a Unix socket path), got 108");
+        CHECK(error_of(R"({"control_socket": "/tmp/a\u0000b"})") ==
+              "control_socket: must not contain a NUL byte");
+    }
+}
+
+TEST_SUITE("listen addresses") {
+    TEST_CASE("listen accepts every documented form and prints it back the same") {
+        struct Form {
+            std::string text;
+            ListenAddress address;
+        };
+        const std::vector<Form> forms = {
+            {":9002", {"", 9002, false}},        {"127.0.0.1:9002", {"127.0.0.1", 9002, false}},
+            {"[::1]:9002", {"::1", 9002, true}}, {"0.0.0.0:9002", {"0.0.0.0", 9002, false}},
+            {"[::]:9002", {"::", 9002, true}},   {":1", {"", 1, false}},
+            {":65535", {"", 65535, false}},
+        };
+        for (const auto& f : forms) {
+            CAPTURE(f.text);
+            CHECK(accepted(parse_listen(f.text, "listen")) == f.address);
+            CHECK(config_of(doc("listen", '"' + f.text + '"')).listen == f.address);
+            CHECK(f.address.text() == f.text);
+        }
+    }
+
+    TEST_CASE("a bad listen address says what is wrong with it") {
+        const std::vector<std::pair<std::string, std::string>> cases = {
+            {"127.0.0.1:70000", "port must be 1..65535, got 70000"},
+            {":0", "port must be 1..65535, got 0"},
+            {":99999999999999999999", "port must be 1..65535, got 99999999999999999999"},
+            {":http", R"(port must be a number, got "http")"},
+            {":-1", R"(port must be a number, got "-1")"},
+            {"127.0.0.1:", R"(missing port after ':' in "127.0.0.1:")"},
+            {"9002", R"(missing ':' before the port; did you mean ":9002"?)"},
+            {"", R"(expected HOST:PORT, [IPV6]:PORT or :PORT, got "")"},
+            {"localhost", R"(expected HOST:PORT, [IPV6]:PORT or :PORT, got "localhost")"},
+            {"::1:9002",
+             R"(an IPv6 address must be in brackets, e.g. "[::1]:9002", got "::1:9002")"},
+            {"[::1:9002", R"(missing ']' after the IPv6 address in "[::1:9002")"},
+            {"[::1]9002", R"(expected ':PORT' after ']' in "[::1]9002")"},
+            {"[::1]", R"(expected ':PORT' after ']' in "[::1]")"},
+            {"[fe80::zz]:1", R"("fe80::zz" is not an IPv6 address)"},
+            {"[127.0.0.1]:80", R"("127.0.0.1" is not an IPv6 address)"},
+            {"[]:80", R"("" is not an IPv6 address)"},
+            {"256.0.0.1:80",
+             R"(host must be an IPv4 address or an IPv6 address in brackets, got "256.0.0.1")"},
+            {"localhost:9002",
+             R"(host must be an IPv4 address or an IPv6 address in brackets, got "localhost")"},
+        };
+        for (const auto& c : cases) {
+            const std::string& text =
+                c.first;  // not a structured binding: clang cannot CAPTURE one
+            const std::string& reason = c.second;
+            CAPTURE(text);
+            CHECK(rejected(parse_listen(text, "listen")) == "listen: " + reason);
+            CHECK(error_of(doc("listen", nlohmann::json(text).dump())) == "listen: " + reason);
+        }
+    }
+
+    TEST_CASE("parse_listen names the key it is given") {
+        CHECK(rejected(parse_listen(":0", "-addr")) == "-addr: port must be 1..65535, got 0");
+    }
+
+    TEST_CASE(
+        "metrics_listen is off when empty and otherwise an address like listen, kept canonical") {
+        CHECK(config_of(R"({"metrics_listen": ""})").metrics_listen == "");
+        CHECK(config_of(R"({"metrics_listen": "127.0.0.1:9102"})").metrics_listen ==
+              "127.0.0.1:9102");
+        CHECK(config_of(R"({"metrics_listen": "0.0.0.0:09102"})").metrics_listen == "0.0.0.0:9102");
+        CHECK(config_of(R"({"metrics_listen": "[::1]:9102"})").metrics_listen == "[::1]:9102");
+        CHECK(error_of(R"({"metrics_listen": "127.0.0.1:0"})") ==
+              "metrics_listen: port must be 1..65535, got 0");
+        CHECK(error_of(R"({"metrics_listen": "9102"})") ==
+              R"(metrics_listen: missing ':' before the port; did you mean ":9102"?)");
+    }
+
+    TEST_CASE("metrics_listen may not take listen's port on an overlapping address") {
+        CHECK(error_of(R"({"metrics_listen": "127.0.0.1:9002"})") ==
+              R"(metrics_listen: must not share a port with listen (:9002), got "127.0.0.1:9002")");
+        CHECK(error_of(R"({"listen": "127.0.0.1:80", "metrics_listen": "[::]:80"})") ==
+              R"(metrics_listen: must not share a port with listen (127.0.0.1:80), got "[::]:80")");
+        CHECK(error_of(R"({"listen": "127.0.0.1:80", "metrics_listen": "127.0.0.1:80"})")
+                  .starts_with("metrics_listen:"));
+        CHECK(config_of(R"({"listen": "127.0.0.1:80", "metrics_listen": "127.0.0.2:80"})")
+                  .metrics_listen == "127.0.0.2:80");
+    }
+}
+
+TEST_SUITE("cross-key rules") {
+    TEST_CASE("the slab must hold one whole frame of the largest message") {
+        CHECK(error_of(R"({"max_message_bytes": 67108864})") ==
+              "slab_bytes: must be at least max_message_bytes + 14 = 67108878 so that one whole "
+              "frame fits, got 67108864");
+        CHECK(error_of(R"({"slab_bytes": 1048576, "max_message_bytes": 1048576})") ==
+              "slab_bytes: must be at least max_message_bytes + 14 = 1048590 so that one whole "
+              "frame fits, got 1048576");
+        CHECK(config_of(R"({"slab_bytes": 1048590, "max_message_bytes": 1048576})").slab_bytes ==
+              1048590);
+        CHECK(error_of(R"({"slab_bytes": 1048589, "max_message_bytes": 1048576})")
+                  .starts_with("slab_bytes: must be at least max_message_bytes + 14 = 1048590"));
+        CHECK(config_of(R"({"slab_bytes": 1073741838, "max_message_bytes": 1073741824})")
+                  .slab_bytes == 1073741838);
+    }
+
+    TEST_CASE("every worker process needs at least one shard when both counts are set") {
+        CHECK(error_of(R"({"worker_processes": 4, "shards": 2})") ==
+              "shards: must be at least worker_processes (4) so that every worker has a shard, got "
+              "2");
+        CHECK(config_of(R"({"worker_processes": 4, "shards": 4})").shards == 4);
+        CHECK(config_of(R"({"worker_processes": 4, "shards": 0})").worker_processes == 4);
+        CHECK(config_of(R"({"worker_processes": 0, "shards": 1})").shards == 1);
+    }
+
+    TEST_CASE("validate applies the file's rules to a config built in code") {
+        Config c;
+        c.ring = 1000;
+        REQUIRE(validate(c).has_value());
+        CHECK(validate(c)->message() ==
+              "ring: must be a power of two between 64 and 1048576, got 1000");
+        c = Config{};
+        c.bridge.maxlen = 0;
+        CHECK(validate(c)->message() ==
+              "bridge.maxlen: must be between 1 and 9223372036854775807, got 0");
+        c = Config{};
+        c.listen = {"::1", 9002, false};  // an IPv6 host must be flagged as such
+        CHECK(validate(c)->message() ==
+              R"(listen: an IPv6 address must be in brackets, e.g. "[::1]:9002", got "::1:9002")");
+        c = Config{};
+        c.max_message_bytes = c.slab_bytes;
+        CHECK(validate(c)->key == "slab_bytes");
+    }
+}
+
+TEST_SUITE("bridge") {
+    TEST_CASE("bridge must be an object") {
+        CHECK(error_of(R"({"bridge": []})") == "bridge: must be an object, got array");
+        CHECK(error_of(R"({"bridge": true})") == "bridge: must be an object, got boolean");
+        CHECK(error_of(R"({"bridge": null})") == "bridge: must be an object, got null");
+    }
+
+    TEST_CASE("every bridge key is read and named with its bridge. prefix") {
+        Config c = config_of(
+            R"({"bridge": {"enabled": true, "redis": "redis.internal:6380", "stream": "chat",
+            "node_id": "node-1.eu_west", "maxlen": 5000, "buffer_messages": 64, "overflow": "drop_newest"}})");
+        CHECK(c.bridge == BridgeConfig{true, "redis.internal:6380", "chat", "node-1.eu_west", 5000,
+                                       64, "drop_newest"});
+        CHECK(error_of(R"({"bridge": {"enabled": "yes"}})") ==
+              "bridge.enabled: must be a boolean, got string");
+        CHECK(error_of(R"({"bridge": {"overflow": "block"}})") ==
+              R"(bridge.overflow: must be one of "drop_oldest", "drop_newest", got "block")");
+        CHECK(error_of(R"({"bridge": {"stream": ""}})") == "bridge.stream: must not be empty");
+    }
+
+    TEST_CASE("bridge.redis takes a host name or an IP with a port") {
+        CHECK(config_of(R"({"bridge": {"redis": "[::1]:6379"}})").bridge.redis == "[::1]:6379");
+        CHECK(config_of(R"({"bridge": {"redis": "10.0.0.7:6379"}})").bridge.redis ==
+              "10.0.0.7:6379");
+        CHECK(error_of(R"({"bridge": {"redis": ":6379"}})") ==
+              R"(bridge.redis: missing host in ":6379")");
+        CHECK(error_of(R"({"bridge": {"redis": "redis:0"}})") ==
+              "bridge.redis: port must be 1..65535, got 0");
+        CHECK(error_of(R"({"bridge": {"redis": "redis"}})") ==
+              R"(bridge.redis: expected HOST:PORT, [IPV6]:PORT or :PORT, got "redis")");
+        CHECK(
+            error_of(R"({"bridge": {"redis": "bad_host:6379"}})") ==
+            R"(bridge.redis: host must be a host name, an IPv4 address or an IPv6 address in brackets, got "bad_host")");
+        CHECK(error_of(R"({"bridge": {"redis": "-bad.example:6379"}})")
+                  .starts_with("bridge.redis: host must be"));
+    }
+
+    TEST_CASE("bridge.node_id is empty or a short plain name") {
+        CHECK(config_of(R"({"bridge": {"node_id": ""}})").bridge.node_id == "");
+        CHECK(config_of(doc("bridge.node_id", '"' + std::string(64, 'n') + '"'))
+                  .bridge.node_id.size() == 64);
+        const std::string reason =
+            "bridge.node_id: must be \"\" (the host name) or up to 64 characters of A-Z a-z 0-9 . "
+            "_ -, got ";
+        CHECK(error_of(R"({"bridge": {"node_id": "a b"}})") == reason + R"("a b")");
+        CHECK(error_of(doc("bridge.node_id", '"' + std::string(65, 'n') + '"')) ==
+              reason + '"' + std::string(65, 'n') + '"');
+    }
+
+    TEST_CASE("the bridge is validated even while disabled") {
+        CHECK(error_of(R"({"bridge": {"enabled": false, "redis": "nope"}})")
+                  .starts_with("bridge.redis:"));
+    }
+}
+
+TEST_SUITE("JSON and files") {
+    TEST_CASE("a JSON syntax error is named config and says where it is") {
+        std::string e = error_of("{\n  \"ring\": 64,\n}");
+        CHECK(e.starts_with("config: invalid JSON: parse error at line 3, column 1: "));
+        CHECK(error_of("").starts_with("config: invalid JSON: "));
+        CHECK(error_of(R"({"ring": 64} trailing)")
+                  .starts_with("config: invalid JSON: parse error at line 1, column "));
+        CHECK(error_of("{\"ring\": 64 // comment\n}").starts_with("config: invalid JSON: "));
+        CHECK(error_of(R"({"ring": 1e400})") ==
+              "config: invalid JSON: number overflow parsing '1e400'");
+    }
+
+    TEST_CASE("the document must be a JSON object") {
+        CHECK(error_of("[]") == "config: must be a JSON object, got array");
+        CHECK(error_of("64") == "config: must be a JSON object, got integer");
+        CHECK(error_of("null") == "config: must be a JSON object, got null");
+    }
+
+    TEST_CASE("an unreadable config file is named --config with the system's reason") {
+        CHECK(rejected(load_config_file("/nonexistent/ringcast.json")) ==
+              R"(--config: cannot read "/nonexistent/ringcast.json": No such file or directory)");
+        CHECK(rejected(load_config_file("/")) == R"(--config: cannot read "/": Is a directory)");
+    }
+
+    TEST_CASE("a config file larger than 1 MiB is refused rather than read to the end") {
+        CHECK(rejected(load_config_file("/dev/zero")) ==
+              R"(--config: cannot read "/dev/zero": larger than 1 MiB)");
+    }
+
+    TEST_CASE("a syntax error in a file is named by its path") {
+        TempFile f("{\"ring\": }");
+        CHECK(rejected(load_config_file(f.path))
+                  .starts_with(f.path + ": invalid JSON: parse error at line 1, column 10"));
+    }
+
+    TEST_CASE("a file is read over the defaults and its key errors name the key") {
+        TempFile good(R"({"ring": 4096, "log_level": "debug"})");
+        Config c = accepted(load_config_file(good.path));
+        CHECK(c.ring == 4096);
+        CHECK(c.log_level == LogLevel::Debug);
+        CHECK(c.batch == 64);
+        TempFile bad(R"({"ring": 1000})");
+        CHECK(rejected(load_config_file(bad.path)) ==
+              "ring: must be a power of two between 64 and 1048576, got 1000");
+    }
+}
+
+TEST_SUITE("command line") {
+    TEST_CASE("no flags give the defaults") {
+        CommandLine cl = accepted(flags({}));
+        CHECK(cl.config == Config{});
+        CHECK_FALSE(cl.check_config);
+        CHECK_FALSE(cl.show_version);
+        CHECK_FALSE(cl.show_help);
+        CHECK(cl.config_path == "");
+    }
+
+    TEST_CASE("a flag may be written -flag value, -flag=value, --flag value or --flag=value") {
+        CHECK(accepted(flags({"-ring", "128"})).config.ring == 128);
+        CHECK(accepted(flags({"-ring=128"})).config.ring == 128);
+        CHECK(accepted(flags({"--ring", "128"})).config.ring == 128);
+        CHECK(accepted(flags({"--ring=128"})).config.ring == 128);
+        CHECK(accepted(flags({"--check-config"})).check_config);
+        CHECK(accepted(flags({"-check-config"})).check_config);
+    }
+
+    TEST_CASE("the seed's Go flags keep their meaning") {
+        Config c = accepted(flags({"-addr", "127.0.0.1:9100", "-batch", "32", "-ring", "4096",
+                                   "-workers", "8", "-numa", "1"}))
+                       .config;
+        CHECK(c.listen == ListenAddress{"127.0.0.1", 9100, false});
+        CHECK(c.batch == 32);
+        CHECK(c.ring == 4096);
+        CHECK(c.shards ==
+              8);  // -workers counts reactor threads, as the seed's executor workers did
+        CHECK(c.worker_processes == 0);
+        CHECK(c.numa_node == 1);
+        CHECK(accepted(flags({"-numa", "-1"})).config.numa_node == -1);
+        CHECK(accepted(flags({"-numa=-1"})).config.numa_node == -1);
+        CHECK(accepted(flags({"-addr=[::1]:9002"})).config.listen ==
+              ListenAddress{"::1", 9002, true});
+    }
+
+    TEST_CASE("every top-level key has a flag of the same name with dashes") {
+        Config c = accepted(flags({"--listen",
+                                   ":9100",
+                                   "--worker-processes",
+                                   "2",
+                                   "--shards",
+                                   "6",
+                                   "--numa-node",
+                                   "0",
+                                   "--batch",
+                                   "16",
+                                   "--ring",
+                                   "256",
+                                   "--hugepages",
+                                   "off",
+                                   "--slab-bytes",
+                                   "33554432",
+                                   "--max-message-bytes",
+                                   "1048576",
+                                   "--max-buffered-bytes",
+                                   "65536",
+                                   "--slow-client",
+                                   "close",
+                                   "--ping-interval-ms",
+                                   "0",
+                                   "--shutdown-timeout-ms",
+                                   "1000",
+                                   "--control-socket",
+                                   "/tmp/rc.sock",
+                                   "--metrics-listen",
+                                   "127.0.0.1:9102",
+                                   "--stats-interval-ms",
+                                   "0",
+                                   "--log-level",
+                                   "warn",
+                                   "--restart-mode",
+                                   "drain"}))
+                       .config;
+        CHECK(c.listen.port == 9100);
+        CHECK(c.worker_processes == 2);
+        CHECK(c.shards == 6);
+        CHECK(c.numa_node == 0);
+        CHECK(c.batch == 16);
+        CHECK(c.ring == 256);
+        CHECK(c.hugepages == HugepageMode::Off);
+        CHECK(c.slab_bytes == 33554432);
+        CHECK(c.max_message_bytes == 1048576);
+        CHECK(c.max_buffered_bytes == 65536);
+        CHECK(c.ping_interval_ms == 0);
+        CHECK(c.shutdown_timeout_ms == 1000);
+        CHECK(c.control_socket == "/tmp/rc.sock");
+        CHECK(c.metrics_listen == "127.0.0.1:9102");
+        CHECK(c.stats_interval_ms == 0);
+        CHECK(c.log_level == LogLevel::Warn);
+        CHECK(c.restart_mode == "drain");
+        CHECK(accepted(flags({"--metrics-listen", ""})).config.metrics_listen == "");
+    }
+
+    TEST_CASE("flags override the config file whatever their order on the line") {
+        TempFile f(R"({"ring": 4096, "batch": 32, "shards": 3})");
+        const std::string config_eq = "--config=" + f.path;
+        for (const auto& cl :
+             {accepted(flags({"-ring", "256", "--config", f.path.c_str(), "-workers=5"})),
+              accepted(flags({"--config", f.path.c_str(), "-ring", "256", "-workers=5"})),
+              accepted(flags({"-ring=256", "-workers", "5", config_eq.c_str()}))}) {
+            CHECK(cl.config.ring == 256);
+            CHECK(cl.config.shards == 5);
+            CHECK(cl.config.batch == 32);  // from the file
+            CHECK(cl.config_path == f.path);
+        }
+    }
+
+    TEST_CASE("the last of a repeated flag wins") {
+        CHECK(accepted(flags({"-ring", "128", "--ring", "256"})).config.ring == 256);
+    }
+
+    TEST_CASE("errors about a flag's value name the flag as it was written") {
+        CHECK(rejected(flags({"-ring", "1000"})) ==
+              "-ring: must be a power of two between 64 and 1048576, got 1000");
+        CHECK(rejected(flags({"--ring=1000"})) ==
+              "--ring: must be a power of two between 64 and 1048576, got 1000");
+        CHECK(rejected(flags({"-ring", "abc"})) == R"(-ring: must be an integer, got "abc")");
+        CHECK(rejected(flags({"-ring", ""})) == R"(-ring: must be an integer, got "")");
+        CHECK(rejected(flags({"-ring", "12k"})) == R"(-ring: must be an integer, got "12k")");
+        CHECK(rejected(flags({"-ring", "-"})) == R"(-ring: must be an integer, got "-")");
+        CHECK(rejected(flags({"-ring", "99999999999999999999"})) ==
+              "-ring: must be a power of two between 64 and 1048576, got 99999999999999999999");
+        CHECK(rejected(flags({"-workers", "-3"})) ==
+              "-workers: must be between 0 and 4096, got -3");
+        CHECK(rejected(flags({"-numa", "-2"})) ==
+              "-numa: must be -1 (every node) or between 0 and 1023, got -2");
+        CHECK(rejected(flags({"-addr", ":70000"})) == "-addr: port must be 1..65535, got 70000");
+        CHECK(rejected(flags({"--hugepages", "on"})) ==
+              R"(--hugepages: must be one of "auto", "require", "off", got "on")");
+        CHECK(rejected(flags({"--control-socket", "/tmp/\xff.sock"})) ==
+              "--control-socket: must be valid UTF-8");
+    }
+
+    TEST_CASE("flag syntax errors name the flag") {
+        CHECK(rejected(flags({"-ring"})) == "-ring: missing value");
+        CHECK(rejected(flags({"--config"})) == "--config: missing value");
+        CHECK(rejected(flags({"--frobnicate", "1"})) == "--frobnicate: unknown flag");
+        CHECK(rejected(flags({"--shard", "4"})) ==
+              R"(--shard: unknown flag (did you mean "--shards"?))");
+        CHECK(rejected(flags({"-worker", "4"})) ==
+              R"(-worker: unknown flag (did you mean "-workers"?))");
+        CHECK(rejected(flags({"--check-config=yes"})) == "--check-config: takes no value");
+        CHECK(rejected(flags({"--help=1"})) == "--help: takes no value");
+        CHECK(rejected(flags({"serve"})) ==
+              "serve: unexpected argument; settings are given as flags (see --help)");
+        CHECK(rejected(flags({"-"})) ==
+              "-: unexpected argument; settings are given as flags (see --help)");
+        CHECK(rejected(flags({"--"})) ==
+              "--: unexpected argument; settings are given as flags (see --help)");
+        CHECK(rejected(flags({"--config", "a.json", "--config=b.json"})) ==
+              "--config: given twice");
+    }
+
+    TEST_CASE("a --config file that cannot be loaded stops the parse with the file's error") {
+        CHECK(rejected(flags({"--config", "/nonexistent/rc.json", "-ring", "128"})) ==
+              R"(--config: cannot read "/nonexistent/rc.json": No such file or directory)");
+        TempFile f(R"({"frobnicate": 1})");
+        CHECK(rejected(flags({"--config", f.path.c_str()})) == "frobnicate: unknown key");
+    }
+
+    TEST_CASE("cross-key rules are checked after the flags are applied") {
+        CHECK(rejected(flags({"--max-message-bytes", "1073741824"})) ==
+              "slab_bytes: must be at least max_message_bytes + 14 = 1073741838 so that one whole "
+              "frame fits, got 67108864");
+        CHECK(accepted(flags({"--max-message-bytes", "1073741824", "--slab-bytes", "2147483648"}))
+                  .config.slab_bytes == 2 * kGiB);
+        TempFile f(R"({"worker_processes": 4})");
+        CHECK(rejected(flags({"--config", f.path.c_str(), "-workers", "2"})) ==
+              "shards: must be at least worker_processes (4) so that every worker has a shard, got "
+              "2");
+        // The file alone would break the rule; the flag repairs it.
+        TempFile g(R"({"max_message_bytes": 1048576, "slab_bytes": 2097152})");
+        CHECK(accepted(flags({"--config", g.path.c_str(), "--max-message-bytes", "2097152",
+                              "--slab-bytes", "4194304"}))
+                  .config.max_message_bytes == 2097152);
+    }
+
+    TEST_CASE("--check-config loads and validates everything and is reported") {
+        TempFile f(R"({"ring": 512})");
+        CommandLine cl = accepted(flags({"--check-config", "--config", f.path.c_str()}));
+        CHECK(cl.check_config);
+        CHECK(cl.config.ring == 512);
+        CHECK(rejected(flags({"--check-config", "-ring", "100"})).starts_with("-ring: "));
+    }
+
+    TEST_CASE("--version, --help and -h skip loading the config") {
+        CommandLine v =
+            accepted(flags({"--version", "--config", "/nonexistent.json", "-ring", "1000"}));
+        CHECK(v.show_version);
+        CHECK(v.config_path == "/nonexistent.json");
+        CHECK(accepted(flags({"--help"})).show_help);
+        CHECK(accepted(flags({"-help"})).show_help);
+        CHECK(accepted(flags({"-h", "-ring", "1000"})).show_help);
+        CHECK(rejected(flags({"--help", "--frobnicate"})) == "--frobnicate: unknown flag");
+    }
+}
+
+TEST_SUITE("printing") {
+    TEST_CASE("to_json prints every key, pretty, and parses back to the same config") {
+        std::string text = to_json(Config{});
+        auto j = nlohmann::ordered_json::parse(text);
+        CHECK(j.size() == 19);
+        CHECK(j["bridge"].size() == 7);
+        CHECK(j.begin().key() == "listen");
+        CHECK(text.find("\n  \"ring\": 2048,\n") != std::string::npos);
+        CHECK(text.back() == '}');
+        CHECK(accepted(parse_config_json(text)) == Config{});
+    }
+
+    TEST_CASE("to_json round-trips a config where every value differs from its default") {
+        Config c;
+        c.listen = {"::1", 9100, true};
+        c.worker_processes = 2;
+        c.shards = 8;
+        c.numa_node = 1;
+        c.batch = 128;
+        c.ring = 65536;
+        c.hugepages = HugepageMode::Require;
+        c.slab_bytes = 256ull << 20;
+        c.max_message_bytes = 1ull << 20;
+        c.max_buffered_bytes = 1ull << 20;
+        c.ping_interval_ms = 0;
+        c.shutdown_timeout_ms = 600000;
+        c.control_socket = "/tmp/ringcast \"quoted\" \\ ünïcode.sock";
+        c.metrics_listen = "127.0.0.1:9102";
+        c.stats_interval_ms = 0;
+        c.log_level = LogLevel::Error;
+        c.restart_mode = "drain";
+        c.bridge = {true, "redis.lan:6379", "s", "n1", 1, 1, "drop_newest"};
+        Config back = accepted(parse_config_json(to_json(c)));
+        CHECK(back == c);
+        CHECK(to_json(back) == to_json(c));
+        for (const auto& entry : all_keys()) {
+            const std::string& key = entry.first;
+            const auto& def = entry.second;
+            CAPTURE(key);
+            auto printed = nlohmann::json::parse(to_json(c));
+            auto value =
+                key.starts_with("bridge.") ? printed["bridge"][key.substr(7)] : printed[key];
+            if (key != "slow_client") CHECK(value != def);  // slow_client has one value so far
+        }
+    }
+
+    TEST_CASE("usage_text documents every flag and every key with its default") {
+        std::string usage = usage_text();
+        for (const auto& entry : all_keys()) {
+            const std::string& key = entry.first;
+            const auto& def = entry.second;
+            CAPTURE(key);
+            CHECK(usage.find("\n    " + key + "  (") != std::string::npos);
+            CHECK(usage.find("default " + def.dump() + ")") != std::string::npos);
+            if (!key.starts_with("bridge.")) {
+                std::string flag = "--" + key;
+                std::replace(flag.begin(), flag.end(), '_', '-');
+                CHECK(usage.find(flag + " ") != std::string::npos);
+            }
+        }
+        for (const char* flag :
+             {"--config FILE", "--check-config", "--version", "-h, --help", "-addr ADDR",
+              "-batch N", "-ring N", "-workers N", "-numa N", "--worker-processes N", "--shards N"})
+            CHECK_MESSAGE(usage.find(flag) != std::string::npos, flag);
+        CHECK(usage.starts_with("NAME\n"));
+        for (const char* section :
+             {"SYNOPSIS", "DESCRIPTION", "FLAGS", "CONFIGURATION", "FILES", "EXAMPLES"})
+            CHECK(usage.find("\n" + std::string(section) + "\n") != std::string::npos);
+        size_t start = 0;
+        while (start < usage.size()) {  // fits a terminal, like a man page
+            size_t end = usage.find('\n', start);
+            CHECK_MESSAGE(end - start <= 80, usage.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+}
+
+TEST_SUITE("deploy") {
+    TEST_CASE("every JSON file under deploy/ is a valid config") {
+        fs::path deploy = source_dir() / "deploy";
+        REQUIRE_MESSAGE(fs::is_directory(deploy), "no deploy/ under "
+                                                      << source_dir().string()
+                                                      << "; set RINGCAST_SOURCE to the repo root");
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::recursive_directory_iterator(deploy))
+            if (entry.is_regular_file() && entry.path().extension() == ".json")
+                files.push_back(entry.path());
+        CHECK(files.size() >= 5);
+        for (const auto& file : files) {
+            CAPTURE(file.string());
+            Config c = accepted(load_config_file(file.string()));
+            CHECK_FALSE(validate(c).has_value());
+        }
+    }
+
+    TEST_CASE("deploy/ringcast.json is the default config written out") {
+        Config c = accepted(load_config_file((source_dir() / "deploy" / "ringcast.json").string()));
+        CHECK(c == Config{});
+    }
+
+    TEST_CASE("the examples exist and differ from the defaults") {
+        for (const char* name :
+             {"laptop.json", "one-numa-node.json", "two-numa-nodes.json", "large-host.json"}) {
+            CAPTURE(name);
+            Config c =
+                accepted(load_config_file((source_dir() / "deploy" / "examples" / name).string()));
+            CHECK_FALSE(c == Config{});
+        }
+    }
+}
