@@ -581,9 +581,9 @@ void Shard::resume_paused() {
 
 void Shard::deliver_from_rings() {
     if (freezing_) return;  // the next_seq_ handed over says where the new process continues
-    // One whole message always fits, however large: only a backlog counts as slow.
-    const uint64_t max_buffered =
-        std::max<uint64_t>(settings_.max_buffered_bytes, settings_.max_message_bytes + proto::kMaxFrameHeader);
+    // A backlog past max_buffered_bytes is slow; one frame alone never is (size() > 1
+    // below), so a message larger than the bound still reaches a client that keeps up.
+    const uint64_t max_buffered = settings_.max_buffered_bytes;
     // A client holding more than 3/4 of a ring pins that ring's cursor: it is slow too.
     const size_t max_frames = ring_capacity_ - ring_capacity_ / 4;
     uint64_t deliveries = 0;
