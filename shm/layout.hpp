@@ -1,0 +1,171 @@
+// The byte layout of the shared segment: every block that lives in shared memory, its size
+// and alignment, and where each one starts. Only named offsets, sizes and static_asserts
+// live here; the ring/slab/cursor algorithms are in ring.hpp, slab.hpp and cursor.hpp.
+//
+//   0                 SegmentHeader            (magic, version, sizeof of every block, offsets)
+//   control_offset    ControlBlock[members]    (state, pid, incarnation, heartbeat, sleeping,
+//   stats) cursors_offset    Cursor[members][members] ([consumer][producer], one cache line each)
+//   regions_offset    region 0 | region 1 | ... each region_stride bytes (2 MiB multiple,
+//   NUMA-bound) region:           RingHeader | Descriptor[ring_capacity] | slab (slab_bytes)
+//
+// Everything in shared memory is addressed by offsets; each process maps at its own address.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ringcast::shm {
+
+inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
+inline constexpr uint32_t kLayoutVersion = 1;              // bump on any change to this file
+inline constexpr size_t kCacheLine = 64;
+inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
+inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
+inline constexpr uint32_t kMaxMembers = 1024;         // the cursor matrix grows with members^2
+inline constexpr uint32_t kMaxRingCapacity = 1u << 24;
+inline constexpr uint64_t kMaxSlabBytes = 1ull << 40;
+
+constexpr uint64_t magic_of(const char (&s)[9]) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(s[i]);
+    return v;
+}
+static_assert(magic_of("RINGCAST") == kMagic);
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "shm atomics must be address-free");
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "shm atomics must be address-free");
+
+constexpr uint64_t align_up(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
+
+struct Geometry {
+    uint32_t members;
+    uint32_t ring_capacity;  // descriptors per ring, power of two
+    uint64_t slab_bytes;     // payload bytes per member, multiple of kFrameAlign
+};
+
+enum class MemberState : uint32_t { Empty = 0, Starting = 1, Live = 2, Dead = 3 };
+
+// One record of a ring. Plain data: written by the producer before the release store of
+// head, read by consumers after the acquire load of head.
+struct Descriptor {
+    uint64_t slab_pos;  // monotonic slab position; physical offset = slab_pos % slab_bytes
+    uint32_t length;    // bytes of the ready-to-send server frame
+    uint32_t origin_conn;
+    uint16_t origin_member;
+    uint16_t flags;
+    uint32_t reserved;
+    uint64_t seq;  // the record's sequence number, for checking
+};
+static_assert(sizeof(Descriptor) == 32);
+static_assert(alignof(Descriptor) == 8);
+static_assert(offsetof(Descriptor, length) == 8);
+static_assert(offsetof(Descriptor, origin_member) == 16);
+static_assert(offsetof(Descriptor, seq) == 24);
+
+struct RingHeader {
+    alignas(kCacheLine) std::atomic<uint64_t> head;       // sequences < head are published
+    alignas(kCacheLine) std::atomic<uint64_t> slab_head;  // producer-owned; survives a restart
+};
+static_assert(sizeof(RingHeader) == 2 * kCacheLine);
+static_assert(offsetof(RingHeader, slab_head) == kCacheLine);
+
+struct Cursor {
+    alignas(kCacheLine) std::atomic<uint64_t> value;  // records < value are released
+};
+static_assert(sizeof(Cursor) == kCacheLine);
+
+// Protocol error close codes counted one by one, in this order.
+inline constexpr uint16_t kCountedCloseCodes[] = {1002, 1007, 1008, 1009, 1011};
+inline constexpr size_t kCountedCloseCodeCount = std::size(kCountedCloseCodes);
+
+// Counters of one member. Written only by that member (relaxed load + store, no RMW); read
+// by the supervisor at any time.
+struct Stats {
+    std::atomic<uint64_t> connections;  // gauge
+    std::atomic<uint64_t> accepted;
+    std::atomic<uint64_t> messages_in;
+    std::atomic<uint64_t> deliveries;
+    std::atomic<uint64_t> bytes_in;
+    std::atomic<uint64_t> bytes_out;
+    std::atomic<uint64_t> slow_closes;
+    std::atomic<uint64_t> protocol_errors;
+    std::atomic<uint64_t> ring_full;
+    std::atomic<uint64_t> protocol_errors_by_code[kCountedCloseCodeCount];
+};
+
+struct alignas(kCacheLine) ControlBlock {
+    alignas(kCacheLine) std::atomic<uint32_t> state;  // MemberState
+    alignas(kCacheLine) std::atomic<int32_t> pid;
+    alignas(kCacheLine) std::atomic<uint32_t> incarnation;
+    alignas(kCacheLine) std::atomic<uint64_t> heartbeat_ns;
+    alignas(kCacheLine)
+        std::atomic<uint32_t> sleeping;  // consumer is (about to be) blocked on its eventfd
+    alignas(kCacheLine) Stats stats;
+};
+static_assert(offsetof(ControlBlock, pid) == 1 * kCacheLine);
+static_assert(offsetof(ControlBlock, incarnation) == 2 * kCacheLine);
+static_assert(offsetof(ControlBlock, heartbeat_ns) == 3 * kCacheLine);
+static_assert(offsetof(ControlBlock, sleeping) == 4 * kCacheLine);
+static_assert(offsetof(ControlBlock, stats) == 5 * kCacheLine);
+static_assert(sizeof(ControlBlock) % kCacheLine == 0);
+
+struct alignas(kCacheLine) SegmentHeader {
+    uint64_t magic;  // written last by the creator (release), read first by attach (acquire)
+    uint32_t layout_version;
+    uint32_t header_bytes;  // sizeof of each block, as compiled into the creator
+    uint32_t control_bytes;
+    uint32_t cursor_bytes;
+    uint32_t descriptor_bytes;
+    uint32_t ring_header_bytes;
+    uint32_t members;
+    uint32_t ring_capacity;
+    uint64_t slab_bytes;
+    uint64_t control_offset;
+    uint64_t cursors_offset;
+    uint64_t regions_offset;
+    uint64_t region_stride;
+    uint64_t slots_offset;  // within a region
+    uint64_t slab_offset;   // within a region
+    uint64_t total_bytes;
+    uint32_t hugepages;  // 1 when backed by hugetlbfs
+    int32_t creator_pid;
+};
+static_assert(offsetof(SegmentHeader, magic) == 0);
+static_assert(sizeof(SegmentHeader) % kCacheLine == 0);
+
+// Where everything lies for a given geometry: the creator writes it into the header, and
+// attach() recomputes it to check the header.
+struct Layout {
+    uint64_t control_offset;
+    uint64_t cursors_offset;
+    uint64_t regions_offset;
+    uint64_t region_stride;
+    uint64_t slots_offset;
+    uint64_t slab_offset;
+    uint64_t total_bytes;
+};
+
+constexpr Layout compute_layout(const Geometry& g) {
+    Layout l{};
+    l.control_offset = align_up(sizeof(SegmentHeader), kCacheLine);
+    l.cursors_offset = l.control_offset + uint64_t{g.members} * sizeof(ControlBlock);
+    l.regions_offset =
+        align_up(l.cursors_offset + uint64_t{g.members} * g.members * sizeof(Cursor), kRegionAlign);
+    l.slots_offset = sizeof(RingHeader);
+    l.slab_offset =
+        align_up(l.slots_offset + uint64_t{g.ring_capacity} * sizeof(Descriptor), kCacheLine);
+    l.region_stride = align_up(l.slab_offset + g.slab_bytes, kRegionAlign);
+    l.total_bytes = l.regions_offset + uint64_t{g.members} * l.region_stride;
+    return l;
+}
+
+static_assert(compute_layout(Geometry{1, 2, 8}).regions_offset == kRegionAlign);
+static_assert(compute_layout(Geometry{2, 2048, 1 << 20}).total_bytes == 3 * kRegionAlign);
+
+// Empty when the geometry is usable, else why not.
+std::string validate_geometry(const Geometry& g);
+
+}  // namespace ringcast::shm
