@@ -79,7 +79,8 @@ bool Supervisor::setup() {
         for (size_t i = 0; i < p.shards.size(); ++i) nodes.push_back(p.numa_node);
     }
     nodes.push_back(-1);
-    shm::Geometry g{members, config_.ring, config_.slab_bytes};
+    // Slab records are 8-byte aligned: round the arena up to match.
+    shm::Geometry g{members, config_.ring, (config_.slab_bytes + 7) & ~uint64_t{7}};
     auto created = shm::Segment::create("/ringcast-" + std::to_string(getpid()), g, to_shm(config_.hugepages), nodes);
     if (auto* err = std::get_if<std::string>(&created)) {
         RC_LOG_ERROR("event=segment_failed error=\"%s\"", err->c_str());
