@@ -1,0 +1,349 @@
+// Renderings of a ClusterSnapshot: control-socket JSON and Prometheus text.
+#include "supervisor/snapshot.hpp"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace ringcast::supervisor {
+
+namespace {
+
+using nlohmann::json;
+
+// Counters summed over any set of shards (a worker, the cluster).
+struct Totals {
+    uint64_t shards = 0;
+    uint64_t connections = 0;
+    uint64_t accepted = 0;
+    uint64_t messages_in = 0;
+    uint64_t deliveries = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    uint64_t slow_closes = 0;
+    uint64_t protocol_errors = 0;
+    uint64_t ring_full = 0;
+    std::map<uint16_t, uint64_t> protocol_errors_by_code;
+
+    void add(const ShardSnapshot& s) {
+        ++shards;
+        connections += s.connections;
+        accepted += s.accepted;
+        messages_in += s.messages_in;
+        deliveries += s.deliveries;
+        bytes_in += s.bytes_in;
+        bytes_out += s.bytes_out;
+        slow_closes += s.slow_closes;
+        protocol_errors += s.protocol_errors;
+        ring_full += s.ring_full;
+        for (const auto& [code, n] : s.protocol_errors_by_code) protocol_errors_by_code[code] += n;
+    }
+    void add(const WorkerSnapshot& w) {
+        for (const auto& s : w.shards) add(s);
+    }
+    // Protocol errors whose close code is not counted one by one.
+    uint64_t other_protocol_errors() const {
+        uint64_t counted = 0;
+        for (const auto& [code, n] : protocol_errors_by_code) counted += n;
+        return protocol_errors > counted ? protocol_errors - counted : 0;
+    }
+};
+
+json by_code_json(const std::map<uint16_t, uint64_t>& codes) {
+    json out = json::object();
+    for (const auto& [code, n] : codes) out[std::to_string(code)] = n;
+    return out;
+}
+
+json counters_json(const Totals& t) {
+    return {
+        {"connections", t.connections},
+        {"accepted", t.accepted},
+        {"messages_in", t.messages_in},
+        {"deliveries", t.deliveries},
+        {"bytes_in", t.bytes_in},
+        {"bytes_out", t.bytes_out},
+        {"slow_closes", t.slow_closes},
+        {"protocol_errors", t.protocol_errors},
+        {"protocol_errors_by_code", by_code_json(t.protocol_errors_by_code)},
+        {"ring_full", t.ring_full},
+    };
+}
+
+Totals cluster_totals(const ClusterSnapshot& s) {
+    Totals t;
+    for (const auto& w : s.workers) t.add(w);
+    return t;
+}
+
+// The worker states always reported, so a state that empties reads 0 instead of vanishing.
+constexpr const char* kWorkerStates[] = {"running", "starting", "restarting", "dead"};
+constexpr const char* kShardStates[] = {"live", "starting", "dead", "empty"};
+
+template <class Items, class StateOf>
+std::map<std::string, uint64_t> count_states(const Items& items, StateOf state_of,
+                                             const auto& always) {
+    std::map<std::string, uint64_t> counts;
+    for (const char* st : always) counts[st] = 0;
+    for (const auto& item : items) ++counts[state_of(item)];
+    return counts;
+}
+
+std::map<std::string, uint64_t> worker_states(const ClusterSnapshot& s) {
+    return count_states(
+        s.workers, [](const WorkerSnapshot& w) { return w.state; }, kWorkerStates);
+}
+
+std::map<std::string, uint64_t> shard_states(const ClusterSnapshot& s) {
+    std::vector<const ShardSnapshot*> all;
+    for (const auto& w : s.workers)
+        for (const auto& sh : w.shards) all.push_back(&sh);
+    return count_states(
+        all, [](const ShardSnapshot* sh) { return sh->state; }, kShardStates);
+}
+
+// --- Prometheus text format 0.0.4 -------------------------------------------------------
+
+std::string escape_help(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+using Labels = std::vector<std::pair<const char*, std::string>>;
+
+class Exposition {
+  public:
+    // Starts a metric family: its HELP and TYPE lines come before any of its samples.
+    void family(const char* name, const char* type, const char* help) {
+        name_ = name;
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += escape_help(help);
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    void sample(const Labels& labels, uint64_t value) { sample(labels, std::to_string(value)); }
+    void sample(const Labels& labels, double value) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.3f", value);
+        sample(labels, std::string(buf));
+    }
+    std::string take() { return std::move(out_); }
+
+  private:
+    void sample(const Labels& labels, const std::string& value) {
+        out_ += name_;
+        if (!labels.empty()) {
+            out_ += '{';
+            for (size_t i = 0; i < labels.size(); ++i) {
+                if (i) out_ += ',';
+                out_ += labels[i].first;
+                out_ += "=\"";
+                out_ += escape_label_value(labels[i].second);
+                out_ += '"';
+            }
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += value;
+        out_ += '\n';
+    }
+
+    std::string out_;
+    const char* name_ = "";
+};
+
+std::string worker_label(const WorkerSnapshot& w) {
+    return std::to_string(w.index);
+}
+
+// One family with one sample per worker, the value summed over its shards.
+void per_worker(Exposition& e, const ClusterSnapshot& s, const char* name, const char* type,
+                const char* help, uint64_t Totals::*field) {
+    e.family(name, type, help);
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        e.sample({{"worker", worker_label(w)}}, t.*field);
+    }
+}
+
+// One family with one sample per shard.
+void per_shard(Exposition& e, const ClusterSnapshot& s, const char* name, const char* help,
+               auto value_of) {
+    e.family(name, "gauge", help);
+    for (const auto& w : s.workers)
+        for (const auto& sh : w.shards)
+            e.sample({{"worker", worker_label(w)}, {"shard", std::to_string(sh.member)}},
+                     value_of(sh));
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+json status_json(const ClusterSnapshot& s) {
+    Totals t = cluster_totals(s);
+    json totals = counters_json(t);
+    totals["worker_restarts"] = s.worker_restarts_total;
+    json workers = {{"total", s.workers.size()}};
+    for (const auto& [state, n] : worker_states(s)) workers[state] = n;
+    json shards = {{"total", t.shards}};
+    for (const auto& [state, n] : shard_states(s)) shards[state] = n;
+    return {
+        {"version", s.version},
+        {"uptime_ms", s.uptime_ms},
+        {"draining", s.draining},
+        {"config",
+         {
+             {"listen", s.listen},
+             {"ring", s.ring},
+             {"slab_bytes", s.slab_bytes},
+             {"max_message_bytes", s.max_message_bytes},
+             {"max_buffered_bytes", s.max_buffered_bytes},
+             {"hugepages", s.hugepages},
+         }},
+        {"workers", std::move(workers)},
+        {"shards", std::move(shards)},
+        {"totals", std::move(totals)},
+    };
+}
+
+json workers_json(const ClusterSnapshot& s) {
+    json list = json::array();
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        json members = json::array();
+        for (const auto& sh : w.shards) members.push_back(sh.member);
+        list.push_back({
+            {"index", w.index},
+            {"pid", w.pid},
+            {"state", w.state},
+            {"incarnation", w.incarnation},
+            {"numa_node", w.numa_node},
+            {"shards", w.shards.size()},
+            {"members", std::move(members)},
+            {"connections", t.connections},
+            {"messages_in", t.messages_in},
+            {"messages_out", t.deliveries},
+            {"restarts", w.restarts},
+        });
+    }
+    return {{"workers", std::move(list)}};
+}
+
+json stats_json(const ClusterSnapshot& s) {
+    json list = json::array();
+    for (const auto& w : s.workers) {
+        for (const auto& sh : w.shards) {
+            Totals one;
+            one.add(sh);
+            json entry = counters_json(one);
+            entry["worker"] = w.index;
+            entry["member"] = sh.member;
+            entry["cpu"] = sh.cpu;
+            entry["state"] = sh.state;
+            entry["ring"] = {{"head", sh.ring_head},
+                             {"capacity", sh.ring_capacity},
+                             {"occupancy", sh.ring_occupancy}};
+            entry["heartbeat_age_ms"] = sh.heartbeat_age_ms;
+            list.push_back(std::move(entry));
+        }
+    }
+    return {{"shards", std::move(list)}, {"totals", counters_json(cluster_totals(s))}};
+}
+
+std::string render_prometheus(const ClusterSnapshot& s) {
+    Exposition e;
+    e.family("ringcast_build_info", "gauge", "Always 1; the version label names the build.");
+    e.sample({{"version", s.version}}, uint64_t{1});
+    e.family("ringcast_uptime_seconds", "gauge", "Seconds since the supervisor started.");
+    e.sample({}, static_cast<double>(s.uptime_ms) / 1000.0);
+    e.family("ringcast_draining", "gauge",
+             "1 while the cluster is draining (/readyz answers 503).");
+    e.sample({}, uint64_t{s.draining ? 1u : 0u});
+
+    e.family("ringcast_workers", "gauge", "Worker processes by state.");
+    for (const auto& [state, n] : worker_states(s)) e.sample({{"state", state}}, n);
+    e.family("ringcast_shards", "gauge", "Reactor threads (ring members) by state.");
+    for (const auto& [state, n] : shard_states(s)) e.sample({{"state", state}}, n);
+    e.family("ringcast_worker_restarts_total", "counter",
+             "Worker processes started again after a crash or a restart command.");
+    e.sample({}, s.worker_restarts_total);
+
+    per_worker(e, s, "ringcast_connections", "gauge", "Open WebSocket connections.",
+               &Totals::connections);
+    per_worker(e, s, "ringcast_connections_accepted_total", "counter",
+               "WebSocket connections accepted.", &Totals::accepted);
+    per_worker(e, s, "ringcast_messages_received_total", "counter",
+               "Complete messages received from clients.", &Totals::messages_in);
+    per_worker(e, s, "ringcast_deliveries_total", "counter",
+               "Messages queued to a client (one per message per receiving connection).",
+               &Totals::deliveries);
+    per_worker(e, s, "ringcast_bytes_received_total", "counter", "Bytes read from client sockets.",
+               &Totals::bytes_in);
+    per_worker(e, s, "ringcast_bytes_sent_total", "counter", "Bytes written to client sockets.",
+               &Totals::bytes_out);
+    per_worker(e, s, "ringcast_slow_client_closes_total", "counter",
+               "Clients closed for exceeding max_buffered_bytes of queued output.",
+               &Totals::slow_closes);
+    per_worker(e, s, "ringcast_ring_full_total", "counter",
+               "Times a shard stopped reading its clients because its ring was full.",
+               &Totals::ring_full);
+
+    e.family("ringcast_protocol_errors_total", "counter",
+             "Connections closed for a protocol error, by close code (other = not counted "
+             "one by one).");
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        std::set<uint16_t> codes;
+        for (const auto& [code, n] : t.protocol_errors_by_code) codes.insert(code);
+        for (uint16_t code : codes)
+            e.sample({{"worker", worker_label(w)}, {"code", std::to_string(code)}},
+                     t.protocol_errors_by_code[code]);
+        e.sample({{"worker", worker_label(w)}, {"code", "other"}}, t.other_protocol_errors());
+    }
+
+    per_shard(e, s, "ringcast_ring_occupancy",
+              "Records in a shard's ring not yet released by its slowest live consumer.",
+              [](const ShardSnapshot& sh) { return sh.ring_occupancy; });
+    per_shard(e, s, "ringcast_ring_capacity", "Records a shard's ring holds.",
+              [](const ShardSnapshot& sh) { return sh.ring_capacity; });
+    per_shard(e, s, "ringcast_shard_heartbeat_age_seconds",
+              "Seconds since the shard's reactor last beat.", [](const ShardSnapshot& sh) {
+                  return static_cast<double>(sh.heartbeat_age_ms) / 1000.0;
+              });
+    return e.take();
+}
+
+}  // namespace ringcast::supervisor

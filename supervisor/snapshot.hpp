@@ -1,0 +1,86 @@
+/*
+ * A point-in-time picture of the cluster as plain data, and its three renderings: the JSON
+ * answers of the control socket (`status`, `workers`, `stats`) and the Prometheus text
+ * exposition served at /metrics. The supervisor fills a ClusterSnapshot from its own state
+ * and the shm control blocks each time one is asked for; nothing here reads shared memory,
+ * opens a socket or keeps state, so every rendering is a pure function tested on its own.
+ *
+ * Labels are per worker (worker="N") and per shard (shard="member"), never per client, so the
+ * number of series stays bounded by the topology.
+ */
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ringcast::supervisor {
+
+struct ShardSnapshot {
+    uint32_t member = 0;  // index in the ring fabric (shm control block)
+    int cpu = -1;
+    std::string state;         // "starting" | "live" | "dead" | "empty"
+    uint64_t connections = 0;  // gauge
+    uint64_t accepted = 0;
+    uint64_t messages_in = 0;
+    uint64_t deliveries = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    uint64_t slow_closes = 0;
+    uint64_t protocol_errors = 0;  // all codes; may exceed the sum of the counted ones
+    uint64_t ring_full = 0;
+    std::vector<std::pair<uint16_t, uint64_t>> protocol_errors_by_code;  // {close code, count}
+    uint64_t ring_head = 0;
+    uint64_t ring_capacity = 0;
+    uint64_t ring_occupancy = 0;  // head - min live cursor
+    uint64_t heartbeat_age_ms = 0;
+};
+
+struct WorkerSnapshot {
+    uint32_t index = 0;
+    int pid = -1;
+    std::string state;  // "running" | "starting" | "restarting" | "dead"
+    uint32_t incarnation = 0;
+    uint32_t restarts = 0;
+    int numa_node = -1;
+    std::vector<ShardSnapshot> shards;
+};
+
+struct ClusterSnapshot {
+    std::string version;
+    uint64_t uptime_ms = 0;
+    bool draining = false;
+    std::string listen;  // canonical ListenAddress::text()
+    uint32_t ring = 0;
+    uint64_t slab_bytes = 0;
+    uint64_t max_message_bytes = 0;
+    uint64_t max_buffered_bytes = 0;
+    bool hugepages = false;  // the segment really is backed by hugepages
+    uint64_t worker_restarts_total = 0;
+    std::vector<WorkerSnapshot> workers;
+};
+
+// {"version", "uptime_ms", "draining", "config": {...}, "workers": {"total", "running", ...},
+//  "shards", "totals": {counters summed over every shard, "worker_restarts"}}
+nlohmann::json status_json(const ClusterSnapshot& s);
+
+// {"workers": [{"index", "pid", "state", "incarnation", "numa_node", "shards" (count),
+//  "members" ([member...]), "connections", "messages_in", "messages_out" (= deliveries),
+//  "restarts"}]}
+nlohmann::json workers_json(const ClusterSnapshot& s);
+
+// {"shards": [{"worker", "member", "cpu", "state", every counter, "protocol_errors_by_code":
+//  {"1002": n, ...}, "ring": {"head", "capacity", "occupancy"}, "heartbeat_age_ms"}],
+//  "totals": {...}}
+nlohmann::json stats_json(const ClusterSnapshot& s);
+
+// Prometheus text exposition format 0.0.4 (Content-Type: text/plain; version=0.0.4).
+std::string render_prometheus(const ClusterSnapshot& s);
+
+// The label value as written between the quotes: \ " and newline escaped.
+std::string escape_label_value(std::string_view value);
+
+}  // namespace ringcast::supervisor
