@@ -8,6 +8,7 @@
 
 #include "ringcast/version.hpp"
 #include "supervisor/config.hpp"
+#include "supervisor/doctor.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/worker_spec.hpp"
 #include "worker/options.hpp"
@@ -28,6 +29,7 @@ std::string self_exe() {
 
 int main(int argc, char** argv) {
     using namespace ringcast;
+    if (argc >= 2 && std::strcmp(argv[1], "doctor") == 0) return supervisor::doctor_main(argc - 1, argv + 1);
     if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) {
         auto decoded = supervisor::decode_worker_spec(argv[2]);
         if (auto* err = std::get_if<std::string>(&decoded)) {
@@ -56,6 +58,6 @@ int main(int argc, char** argv) {
         std::printf("%s\n", supervisor::to_json(cl.config).c_str());
         return 0;
     }
-    supervisor::Supervisor sup(cl.config, self_exe());
+    supervisor::Supervisor sup(cl.config, self_exe(), std::vector<std::string>(argv, argv + argc));
     return sup.run();
 }

@@ -16,7 +16,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "ringcast/version.hpp"
 #include "supervisor/listeners.hpp"
+#include "supervisor/notify.hpp"
 #include "supervisor/worker_spec.hpp"
 #include "worker/log.hpp"
 
@@ -55,8 +57,8 @@ std::string cpu_list(const WorkerPlacement& p) {
 
 }  // namespace
 
-Supervisor::Supervisor(Config config, std::string self_exe)
-    : config_(std::move(config)), self_exe_(std::move(self_exe)) {}
+Supervisor::Supervisor(Config config, std::string self_exe, std::vector<std::string> argv)
+    : config_(std::move(config)), self_exe_(std::move(self_exe)), argv_(std::move(argv)) {}
 
 Supervisor::~Supervisor() {
     if (segment_) shm::Segment::remove(segment_->path());
@@ -97,6 +99,24 @@ bool Supervisor::setup() {
     if (listeners_.empty()) {
         RC_LOG_ERROR("event=listen_failed error=\"%s\"", error.c_str());
         return false;
+    }
+    auto control = ControlServer::open(config_.control_socket, "");
+    if (auto* err = std::get_if<std::string>(&control)) {
+        RC_LOG_ERROR("event=control_socket_failed path=%s error=\"%s\"", config_.control_socket.c_str(), err->c_str());
+        return false;
+    }
+    control_ = std::move(std::get<std::unique_ptr<ControlServer>>(control));
+    if (!config_.metrics_listen.empty()) {
+        auto addr = parse_address(config_.metrics_listen, AddressUse::Listen);
+        if (auto* a = std::get_if<ListenAddress>(&addr)) {
+            auto m = MetricsServer::open(a->host, a->port, a->ipv6);
+            if (auto* err = std::get_if<std::string>(&m)) {
+                RC_LOG_ERROR("event=metrics_listen_failed listen=%s error=\"%s\"", config_.metrics_listen.c_str(),
+                             err->c_str());
+                return false;
+            }
+            metrics_ = std::move(std::get<std::unique_ptr<MetricsServer>>(m));
+        }
     }
     for (uint32_t m = 0; m < members; ++m) {
         wake_fds_.emplace_back(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -203,6 +223,10 @@ void Supervisor::on_worker_exit(WorkerProcess& w, int status) {
         RC_LOG_ERROR("event=worker_fatal worker=%u %s reason=\"the worker cannot run on this host (see its error above); not restarting\"",
                      w.index, how.c_str());
         fatal_ = true;
+        return;
+    }
+    if (draining_) {
+        RC_LOG_INFO("event=worker_drained worker=%u %s", w.index, how.c_str());
         return;
     }
     uint64_t now = monotonic_ns();
@@ -420,8 +444,12 @@ void Supervisor::check_ready() {
     }
     if (all && !ready_announced_) {
         ready_announced_ = true;
-        RC_LOG_INFO("event=ready listen=%s workers=%zu shards=%u", config_.listen.text().c_str(), workers_.size(),
-                    shard_count_);
+        RC_LOG_INFO("event=ready listen=%s workers=%zu shards=%u control=%s metrics=%s", config_.listen.text().c_str(),
+                    workers_.size(), shard_count_, config_.control_socket.c_str(),
+                    config_.metrics_listen.empty() ? "off" : config_.metrics_listen.c_str());
+        notify_status("serving " + config_.listen.text() + " with " + std::to_string(workers_.size()) + " workers, " +
+                      std::to_string(shard_count_) + " shards");
+        notify_ready();
     }
 }
 
@@ -441,6 +469,8 @@ void Supervisor::print_stats() {
 }
 
 int Supervisor::shutdown(const char* why) {
+    notify_stopping();
+    notify_status(std::string("stopping: ") + why);
     RC_LOG_INFO("event=shutdown reason=%s", why);
     if (restart_.active) {
         if (restart_.new_pid > 0) kill(restart_.new_pid, SIGKILL);
@@ -492,6 +522,8 @@ int Supervisor::run() {
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGPIPE);
     sigaddset(&sigs, SIGUSR2);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGQUIT);
     sigprocmask(SIG_BLOCK, &sigs, nullptr);
     signal_fd_ = Fd(signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK));
 
@@ -499,10 +531,17 @@ int Supervisor::run() {
     for (auto& w : workers_) {
         if (!spawn(w)) return shutdown("fork_failed");
     }
-    uint64_t next_stats = monotonic_ns() + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
+    started_ns_ = monotonic_ns();
+    uint64_t next_stats = started_ns_ + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
+    uint64_t watchdog_us = 0;
+    const bool watchdog = watchdog_enabled(&watchdog_us);
+    uint64_t next_watchdog = started_ns_;
+    std::vector<pollfd> fds;
     while (true) {
-        pollfd pfd{signal_fd_.get(), POLLIN, 0};
-        poll(&pfd, 1, 20);
+        fds.assign(1, pollfd{signal_fd_.get(), POLLIN, 0});
+        if (control_) control_->add_pollfds(fds);
+        if (metrics_) metrics_->add_pollfds(fds);
+        poll(fds.data(), fds.size(), 20);
         signalfd_siginfo si{};
         while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
             if (si.ssi_signo == SIGCHLD) {
@@ -513,18 +552,285 @@ int Supervisor::run() {
                 // Roll every worker onto the binary now on disk, one at a time.
                 std::string refused = start_restart("all", nullptr);
                 if (!refused.empty()) RC_LOG_WARN("event=restart_refused reason=\"%s\"", refused.c_str());
+            } else if (si.ssi_signo == SIGHUP) {
+                reload();
+            } else if (si.ssi_signo == SIGQUIT) {
+                drain();
             }
         }
+        if (control_) control_->on_poll(fds, *this);
+        if (metrics_) metrics_->on_poll(fds, *this);
+        if (shutdown_requested_) return shutdown("control");
         if (fatal_) return shutdown("worker_fatal");
         uint64_t now = monotonic_ns();
-        restart_due(now);
+        if (!draining_) restart_due(now);
         check_ready();
         restart_step(now);
         if (config_.stats_interval_ms > 0 && now >= next_stats) {
             print_stats();
             next_stats = now + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
         }
+        if (watchdog && now >= next_watchdog) {
+            notify_watchdog();
+            next_watchdog = now + watchdog_us * 1000 / 2;
+        }
     }
 }
+
+}  // namespace ringcast::supervisor
+
+namespace ringcast::supervisor {
+
+// ---- control socket, metrics, reload --------------------------------------------------------
+
+namespace {
+
+const char* member_state_name(uint32_t v) {
+    switch (static_cast<shm::MemberState>(v)) {
+        case shm::MemberState::Empty: return "empty";
+        case shm::MemberState::Starting: return "starting";
+        case shm::MemberState::Live: return "live";
+        case shm::MemberState::Dead: return "dead";
+    }
+    return "empty";
+}
+
+}  // namespace
+
+ClusterSnapshot Supervisor::snapshot() {
+    ClusterSnapshot s;
+    const uint64_t now = monotonic_ns();
+    s.version = kVersion;
+    s.uptime_ms = (now - started_ns_) / kMs;
+    s.draining = draining_;
+    s.listen = config_.listen.text();
+    s.ring = config_.ring;
+    s.slab_bytes = config_.slab_bytes;
+    s.max_message_bytes = config_.max_message_bytes;
+    s.max_buffered_bytes = config_.max_buffered_bytes;
+    s.hugepages = segment_ && segment_->hugepages();
+    for (const auto& w : workers_) {
+        s.worker_restarts_total += w.restarts;
+        WorkerSnapshot ws;
+        ws.index = w.index;
+        ws.pid = w.pid;
+        ws.state = w.pid > 0 ? (w.announced_ready ? "running" : "starting") : (w.restart_at_ns ? "restarting" : "dead");
+        ws.incarnation = w.incarnation;
+        ws.restarts = w.restarts + w.hot_restarts;
+        ws.numa_node = w.placement.numa_node;
+        for (const auto& p : w.placement.shards) {
+            const shm::ControlBlock& cb = segment_->control(p.member);
+            const shm::Stats& st = cb.stats;
+            ShardSnapshot sh;
+            sh.member = p.member;
+            sh.cpu = p.cpu;
+            sh.state = member_state_name(cb.state.load(std::memory_order_acquire));
+            sh.connections = st.connections.load(std::memory_order_relaxed);
+            sh.accepted = st.accepted.load(std::memory_order_relaxed);
+            sh.messages_in = st.messages_in.load(std::memory_order_relaxed);
+            sh.deliveries = st.deliveries.load(std::memory_order_relaxed);
+            sh.bytes_in = st.bytes_in.load(std::memory_order_relaxed);
+            sh.bytes_out = st.bytes_out.load(std::memory_order_relaxed);
+            sh.slow_closes = st.slow_closes.load(std::memory_order_relaxed);
+            sh.protocol_errors = st.protocol_errors.load(std::memory_order_relaxed);
+            sh.ring_full = st.ring_full.load(std::memory_order_relaxed);
+            for (size_t i = 0; i < shm::kCountedCloseCodeCount; ++i) {
+                sh.protocol_errors_by_code.emplace_back(shm::kCountedCloseCodes[i],
+                                                        st.protocol_errors_by_code[i].load(std::memory_order_relaxed));
+            }
+            // Pairs with the release in Producer::publish().
+            sh.ring_head = segment_->ring(p.member).hdr->head.load(std::memory_order_acquire);
+            sh.ring_capacity = config_.ring;
+            uint64_t low = sh.ring_head;
+            for (uint32_t c = 0; c < segment_->members(); ++c) {
+                if (segment_->control(c).state.load(std::memory_order_acquire) !=
+                    static_cast<uint32_t>(shm::MemberState::Live)) {
+                    continue;
+                }
+                // Pairs with the release in Consumer::release().
+                low = std::min(low, segment_->cursor(c, p.member).load(std::memory_order_acquire));
+            }
+            sh.ring_occupancy = sh.ring_head - low;
+            uint64_t beat = cb.heartbeat_ns.load(std::memory_order_relaxed);
+            sh.heartbeat_age_ms = beat && now > beat ? (now - beat) / kMs : 0;
+            ws.shards.push_back(std::move(sh));
+        }
+        s.workers.push_back(std::move(ws));
+    }
+    return s;
+}
+
+nlohmann::json Supervisor::probes() {
+    // Liveness as the supervisor sees it: each shard's heartbeat age (shards beat every
+    // reactor pass, at least every 50 ms) and the ring occupancy, flagged when worrying.
+    nlohmann::json out = nlohmann::json::array();
+    ClusterSnapshot s = snapshot();
+    bool healthy = !s.workers.empty();
+    for (const auto& w : s.workers) {
+        for (const auto& sh : w.shards) {
+            bool stale = sh.state == "live" && sh.heartbeat_age_ms > 1000;
+            bool full = sh.ring_capacity && sh.ring_occupancy * 4 >= sh.ring_capacity * 3;
+            healthy = healthy && sh.state == "live" && !stale;
+            out.push_back({{"worker", w.index},
+                           {"member", sh.member},
+                           {"state", sh.state},
+                           {"heartbeat_age_ms", sh.heartbeat_age_ms},
+                           {"ring_occupancy", sh.ring_occupancy},
+                           {"ok", sh.state == "live" && !stale && !full}});
+        }
+    }
+    return {{"healthy", healthy}, {"ready", ready()}, {"shards", out}};
+}
+
+void Supervisor::broadcast_command(const std::string& cmd) {
+    for (auto& w : workers_) {
+        if (w.pid > 0 && w.channel.valid()) send_command(w.channel.get(), cmd, -1);
+    }
+}
+
+std::string Supervisor::set_setting(const std::string& key, const nlohmann::json& value) {
+    // Settings that can change while running; everything else needs a restart of the
+    // workers (restart all) after editing the config file, or a reload (SIGHUP).
+    nlohmann::json patch = {{key, value}};
+    static const char* kRuntime[] = {"log_level", "max_buffered_bytes", "stats_interval_ms"};
+    bool runtime = false;
+    for (const char* k : kRuntime) runtime = runtime || key == k;
+    if (!runtime) {
+        return "cannot change " + key +
+               " at run time (run-time settings: log_level, max_buffered_bytes, stats_interval_ms)";
+    }
+    auto parsed = parse_config_json(patch.dump(), config_);
+    if (auto* err = std::get_if<ConfigError>(&parsed)) return err->message();
+    Config next = std::get<Config>(parsed);
+    if (auto err = validate(next)) return err->message();
+    config_ = next;
+    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
+    broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
+    broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
+    RC_LOG_INFO("event=set key=%s value=%s", key.c_str(), value.dump().c_str());
+    return "";
+}
+
+void Supervisor::reload() {
+    notify_reloading();
+    std::vector<const char*> args;
+    for (const auto& a : argv_) args.push_back(a.c_str());
+    auto parsed = parse_command_line(static_cast<int>(args.size()), args.data());
+    if (auto* err = std::get_if<ConfigError>(&parsed)) {
+        // An invalid new config changes nothing.
+        RC_LOG_ERROR("event=reload_refused error=\"%s\"", err->message().c_str());
+        notify_ready();
+        return;
+    }
+    const Config next = std::get<CommandLine>(parsed).config;
+    Config runtime_only = config_;
+    runtime_only.log_level = next.log_level;
+    runtime_only.max_buffered_bytes = next.max_buffered_bytes;
+    runtime_only.stats_interval_ms = next.stats_interval_ms;
+    bool needs_restart = !(runtime_only == next);
+    // Topology, listeners and the segment stay as they are; settings the workers read at
+    // start reach them through a rolling restart.
+    const bool topology_changed = next.listen != config_.listen || next.worker_processes != config_.worker_processes ||
+                                  next.shards != config_.shards || next.numa_node != config_.numa_node ||
+                                  next.ring != config_.ring || next.slab_bytes != config_.slab_bytes ||
+                                  next.hugepages != config_.hugepages || next.control_socket != config_.control_socket ||
+                                  next.metrics_listen != config_.metrics_listen;
+    if (topology_changed) {
+        RC_LOG_WARN("event=reload_partial reason=\"listen, worker_processes, shards, numa_node, ring, slab_bytes, hugepages, control_socket and metrics_listen take effect only on a full restart\"");
+    }
+    Config keep = next;
+    keep.listen = config_.listen;
+    keep.worker_processes = config_.worker_processes;
+    keep.shards = config_.shards;
+    keep.numa_node = config_.numa_node;
+    keep.ring = config_.ring;
+    keep.slab_bytes = config_.slab_bytes;
+    keep.hugepages = config_.hugepages;
+    keep.control_socket = config_.control_socket;
+    keep.metrics_listen = config_.metrics_listen;
+    needs_restart = needs_restart && !(runtime_only == keep);
+    config_ = keep;
+    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
+    broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
+    broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
+    RC_LOG_INFO("event=reload applied=runtime rolling_restart=%d", needs_restart);
+    if (needs_restart) {
+        std::string refused = start_restart("all", nullptr);
+        if (!refused.empty()) RC_LOG_WARN("event=reload_restart_refused reason=\"%s\"", refused.c_str());
+    }
+    notify_ready();
+}
+
+void Supervisor::drain() {
+    if (draining_) return;
+    draining_ = true;
+    RC_LOG_INFO("event=drain");
+    broadcast_command("drain 1001");
+}
+
+void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
+    const std::string cmd = req.value("cmd", std::string());
+    if (cmd == "status") {
+        control_->reply(id, ok_reply(status_json(snapshot())));
+    } else if (cmd == "workers") {
+        control_->reply(id, ok_reply(workers_json(snapshot())));
+    } else if (cmd == "stats") {
+        control_->reply(id, ok_reply(stats_json(snapshot())));
+    } else if (cmd == "probes") {
+        control_->reply(id, ok_reply(probes()));
+    } else if (cmd == "restart") {
+        std::string target;
+        if (!req.contains("worker")) {
+            control_->reply(id, error_reply("restart: missing \"worker\" (a worker index or \"all\")"));
+            return;
+        }
+        const auto& w = req["worker"];
+        if (w.is_number_unsigned()) {
+            target = std::to_string(w.get<uint64_t>());
+        } else if (w.is_string()) {
+            target = w.get<std::string>();
+        } else {
+            control_->reply(id, error_reply("restart: \"worker\" must be a worker index or \"all\""));
+            return;
+        }
+        if (draining_) {
+            control_->reply(id, error_reply("restart: the server is draining"));
+            return;
+        }
+        ControlServer* server = control_.get();
+        std::string refused = start_restart(target, [server, id](bool ok, const std::string& message) {
+            server->reply(id, ok ? ok_reply({{"restarted", message}}) : error_reply("restart failed: " + message));
+        });
+        if (!refused.empty()) control_->reply(id, error_reply("restart refused: " + refused));
+    } else if (cmd == "set") {
+        if (!req.contains("key") || !req["key"].is_string() || !req.contains("value")) {
+            control_->reply(id, error_reply("set: needs \"key\" (string) and \"value\""));
+            return;
+        }
+        std::string refused = set_setting(req["key"].get<std::string>(), req["value"]);
+        control_->reply(id, refused.empty() ? ok_reply({{"key", req["key"]}, {"value", req["value"]}})
+                                            : error_reply("set: " + refused));
+    } else if (cmd == "drain") {
+        drain();
+        control_->reply(id, ok_reply({{"draining", true}}));
+    } else if (cmd == "shutdown") {
+        control_->reply(id, ok_reply({{"shutting_down", true}}));
+        shutdown_requested_ = true;
+    } else {
+        control_->reply(id, error_reply("unknown command: " + cmd));
+    }
+}
+
+std::string Supervisor::metrics() { return render_prometheus(snapshot()); }
+
+bool Supervisor::ready() {
+    if (draining_ || workers_.empty()) return false;
+    for (const auto& w : workers_) {
+        if (w.pid <= 0 || !w.announced_ready) return false;
+    }
+    return true;
+}
+
+std::string Supervisor::not_ready_reason() { return draining_ ? "draining" : "starting"; }
 
 }  // namespace ringcast::supervisor

@@ -13,6 +13,9 @@
 
 #include "shm/segment.hpp"
 #include "supervisor/config.hpp"
+#include "supervisor/control_server.hpp"
+#include "supervisor/metrics_server.hpp"
+#include "supervisor/snapshot.hpp"
 #include "supervisor/topology.hpp"
 #include "worker/fd.hpp"
 #include "worker/options.hpp"
@@ -47,14 +50,28 @@ struct RestartOp {
     std::function<void(bool ok, const std::string& message)> finish;
 };
 
-class Supervisor {
+class Supervisor : public ControlHandler, public MetricsHandler {
 public:
-    Supervisor(Config config, std::string self_exe);
-    ~Supervisor();
+    // `argv` is the command line as given, re-read on SIGHUP to reload the config.
+    Supervisor(Config config, std::string self_exe, std::vector<std::string> argv);
+    ~Supervisor() override;
     // Runs the cluster; returns the process exit code.
     int run();
 
+    // ControlHandler / MetricsHandler.
+    void on_request(const nlohmann::json& request, ControlClientId id) override;
+    std::string metrics() override;
+    bool ready() override;
+    std::string not_ready_reason() override;
+
 private:
+    ClusterSnapshot snapshot();
+    nlohmann::json probes();
+    // Applies a run-time setting; returns "" or why it was refused.
+    std::string set_setting(const std::string& key, const nlohmann::json& value);
+    void reload();
+    void drain();
+    void broadcast_command(const std::string& cmd);
     bool setup();
     bool spawn(WorkerProcess& w);
     pid_t fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel);
@@ -83,6 +100,12 @@ private:
     bool fatal_ = false;
     Fd signal_fd_;
     RestartOp restart_;
+    std::vector<std::string> argv_;
+    std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<MetricsServer> metrics_;
+    uint64_t started_ns_ = 0;
+    bool draining_ = false;
+    bool shutdown_requested_ = false;
 };
 
 }  // namespace ringcast::supervisor

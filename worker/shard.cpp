@@ -105,7 +105,8 @@ Shard::Shard(shm::Segment& segment, const ShardOptions& options, const Settings&
       wake_fds_(wake_fds),
       worker_index_(worker_index),
       members_(segment.members()),
-      ring_capacity_(segment.header().ring_capacity) {}
+      ring_capacity_(segment.header().ring_capacity),
+      max_buffered_(settings.max_buffered_bytes) {}
 
 Shard::~Shard() {
     for (auto& c : table_) {
@@ -583,7 +584,7 @@ void Shard::deliver_from_rings() {
     if (freezing_) return;  // the next_seq_ handed over says where the new process continues
     // A backlog past max_buffered_bytes is slow; one frame alone never is (size() > 1
     // below), so a message larger than the bound still reaches a client that keeps up.
-    const uint64_t max_buffered = settings_.max_buffered_bytes;
+    const uint64_t max_buffered = max_buffered_.load(std::memory_order_relaxed);
     // A client holding more than 3/4 of a ring pins that ring's cursor: it is slow too.
     const size_t max_frames = ring_capacity_ - ring_capacity_ / 4;
     uint64_t deliveries = 0;

@@ -40,6 +40,8 @@ public:
     // Thread-safe: asks the reactor to close every client with `code` (1001 going away,
     // 1012 service restart) after flushing, and return.
     void stop(uint16_t code = 1001);
+    // Thread-safe: the slow-client bound, changeable at run time.
+    void set_max_buffered_bytes(uint64_t v) { max_buffered_.store(v, std::memory_order_relaxed); }
 
     // ---- hot restart (docs/handoff.md) ----
     // New process: the state handed over for this member (before run()); run() then sets up
@@ -148,6 +150,7 @@ private:
     uint16_t stop_code_ = 1001;
     std::atomic<bool> stop_requested_{false};
     std::atomic<int> stop_code_requested_{1001};
+    std::atomic<uint64_t> max_buffered_{0};
 
     // Hot restart.
     std::atomic<int> handoff_sock_{-1};      // set by request_handoff

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -227,10 +228,24 @@ int run_worker(const WorkerOptions& options) {
                 control.reset();  // the supervisor is gone; PDEATHSIG follows
                 continue;
             }
-            if (cmd == "drain") {
-                RC_LOG_INFO("event=draining code=1012");
-                stop_code = 1012;
+            if (cmd.rfind("drain", 0) == 0) {
+                // "drain 1012": a restart in drain mode; "drain 1001": the operator's drain.
+                stop_code = cmd == "drain 1001" ? 1001 : 1012;
+                RC_LOG_INFO("event=draining code=%u", stop_code);
                 break;
+            }
+            if (cmd.rfind("set ", 0) == 0) {
+                // Run-time settings pushed by the supervisor (ringcastctl set, SIGHUP).
+                char key[64] = {};
+                unsigned long long value = 0;
+                if (std::sscanf(cmd.c_str(), "set %63s %llu", key, &value) == 2) {
+                    if (std::strcmp(key, "log_level") == 0) {
+                        log::threshold().store(static_cast<int>(value), std::memory_order_relaxed);
+                    } else if (std::strcmp(key, "max_buffered_bytes") == 0) {
+                        for (auto& s : shards) s->set_max_buffered_bytes(value);
+                    }
+                }
+                continue;
             }
             if (cmd == "handoff" && fd >= 0) {
                 Fd sock(fd);
