@@ -1,42 +1,11 @@
 // Reads the hugepage pool and hugetlbfs mounts and decides whether a segment fits in them.
 #include "shm/hugepages.hpp"
 
-#include <charconv>
-#include <vector>
-
+#include "shm/proc_text.hpp"
 #include "shm/sys.hpp"
 
 namespace ringcast::shm {
 namespace {
-
-std::vector<std::string_view> split_ws(std::string_view line) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        size_t j = i;
-        while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-        if (j > i) out.push_back(line.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
-template <class F>
-void for_each_line(std::string_view text, F&& f) {
-    while (!text.empty()) {
-        size_t nl = text.find('\n');
-        f(text.substr(0, nl));
-        if (nl == std::string_view::npos) break;
-        text.remove_prefix(nl + 1);
-    }
-}
-
-uint64_t to_u64(std::string_view s) {
-    uint64_t v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return v;
-}
 
 // "2M", "2048k", "1G" as in a hugetlbfs pagesize= option.
 uint64_t parse_size(std::string_view s) {
@@ -59,29 +28,7 @@ uint64_t parse_size(std::string_view s) {
             break;
     }
     if (mult != 1) s.remove_suffix(1);
-    return to_u64(s) * mult;
-}
-
-// /proc/mounts escapes blanks in paths as \040 and friends.
-std::string unescape_mount(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            int v = 0;
-            bool octal = true;
-            for (size_t k = 1; k <= 3; ++k) {
-                if (s[i + k] < '0' || s[i + k] > '7') octal = false;
-                v = v * 8 + (s[i + k] - '0');
-            }
-            if (octal) {
-                out.push_back(static_cast<char>(v));
-                i += 3;
-                continue;
-            }
-        }
-        out.push_back(s[i]);
-    }
-    return out;
+    return parse_u64(s).value_or(0) * mult;
 }
 
 }  // namespace
@@ -89,29 +36,35 @@ std::string unescape_mount(std::string_view s) {
 HugepageSystem parse_hugepage_system(std::string_view meminfo, std::string_view mounts) {
     HugepageSystem sys;
     for_each_line(meminfo, [&](std::string_view line) {
-        auto f = split_ws(line);
+        auto f = split_fields(line);
         if (f.size() < 2) return;
+        const uint64_t v = parse_u64(f[1]).value_or(0);
         if (f[0] == "HugePages_Total:")
-            sys.total = to_u64(f[1]);
+            sys.total = v;
         else if (f[0] == "HugePages_Free:")
-            sys.free = to_u64(f[1]);
+            sys.free = v;
         else if (f[0] == "HugePages_Rsvd:")
-            sys.reserved = to_u64(f[1]);
+            sys.reserved = v;
         else if (f[0] == "Hugepagesize:")
-            sys.default_page_bytes = to_u64(f[1]) << 10;  // kB
+            sys.default_page_bytes = v << 10;  // kB
     });
     for_each_line(mounts, [&](std::string_view line) {
-        auto f = split_ws(line);
+        auto f = split_fields(line);
         if (f.size() < 4 || f[2] != "hugetlbfs" || !sys.mount.empty()) return;
-        uint64_t page = sys.default_page_bytes;
-        const std::string_view opts = f[3];
-        if (size_t at = opts.find("pagesize="); at != std::string_view::npos) {
-            const std::string_view v = opts.substr(at + 9);
-            page = parse_size(v.substr(0, v.find(',')));
-        }
-        if (page == kHugepageBytes) sys.mount = unescape_mount(f[1]);
+        if (hugetlbfs_page_bytes(f[3], sys.default_page_bytes) == kHugepageBytes)
+            sys.mount = unescape_octal(f[1]);
     });
     return sys;
+}
+
+uint64_t hugetlbfs_page_bytes(std::string_view options, uint64_t default_page_bytes) {
+    while (!options.empty()) {
+        const std::string_view opt = options.substr(0, options.find(','));
+        if (opt.starts_with("pagesize=")) return parse_size(opt.substr(9));
+        if (opt.size() == options.size()) break;
+        options.remove_prefix(opt.size() + 1);
+    }
+    return default_page_bytes;
 }
 
 HugepageSystem read_hugepage_system() {

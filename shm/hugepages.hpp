@@ -22,6 +22,10 @@ struct HugepageSystem {
 HugepageSystem parse_hugepage_system(std::string_view meminfo, std::string_view mounts);
 HugepageSystem read_hugepage_system();  // /proc/meminfo and /proc/mounts
 
+// A hugetlbfs mount's page size: its pagesize= option ("2M", "2048k", "1G"), else the system
+// default. `options` is the fourth field of its /proc/mounts line.
+uint64_t hugetlbfs_page_bytes(std::string_view options, uint64_t default_page_bytes);
+
 struct HugepagePlan {
     bool usable = false;
     std::string file;    // where the segment file goes when usable: <mount><name>

@@ -7,12 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <string_view>
 
+#include "supervisor/nonblocking_socket.hpp"
 #include "worker/log.hpp"
 
 namespace ringcast::supervisor {
@@ -23,14 +24,6 @@ using nlohmann::json;
 
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kReadBudget = 256 * 1024;  // per client per on_poll, so one cannot starve others
-constexpr int kAcceptBatch = 64;
-constexpr uint64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later instead of spinning
-
-uint64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -186,7 +179,7 @@ size_t ControlServer::client_count() const {
 }
 
 void ControlServer::add_pollfds(std::vector<pollfd>& out) const {
-    if (now_ms() >= accept_paused_until_ms_) out.push_back({listener_.get(), POLLIN, 0});
+    if (monotonic_ms() >= accept_paused_until_ms_) out.push_back({listener_.get(), POLLIN, 0});
     for (const auto& c : clients_) {
         if (!c.fd.valid()) continue;
         short events = 0;
@@ -217,7 +210,7 @@ void ControlServer::on_poll(const std::vector<pollfd>& fds, ControlHandler& hand
         // an answer any more.
         if (alive() && (p.revents & (POLLHUP | POLLERR))) drop(c);
     }
-    const uint64_t now = now_ms();
+    const uint64_t now = monotonic_ms();
     for (auto& c : clients_) retire_finished(c, now);
     // Accept last: a client closed above frees its fd number, which accept may hand out
     // again; by now no entry of `fds` is looked at any more.
@@ -230,41 +223,26 @@ void ControlServer::reply(ControlClientId id, const json& answer) {
     if (!c.fd.valid() || c.generation != id.generation) return;
     if (c.outstanding > 0) --c.outstanding;
     queue(c, answer);
-    if (c.fd.valid() && c.generation == id.generation) retire_finished(c, now_ms());
+    if (c.fd.valid() && c.generation == id.generation) retire_finished(c, monotonic_ms());
 }
 
 void ControlServer::accept_clients() {
-    for (int i = 0; i < kAcceptBatch; ++i) {
-        Fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd.valid()) {
-            int err = errno;
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EAGAIN) return;
-            RC_LOG_WARN("event=control_accept_failed error=\"%s\"", std::strerror(err));
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-                accept_paused_until_ms_ = now_ms() + kAcceptPauseMs;
-            return;
-        }
-        Client* free_slot = nullptr;
-        for (auto& c : clients_) {
-            if (!c.fd.valid()) {
-                free_slot = &c;
-                break;
-            }
-        }
-        if (free_slot == nullptr) {
+    accept_batch(listener_.get(), "control", accept_paused_until_ms_, [&](Fd fd) {
+        const auto free_slot = std::find_if(clients_.begin(), clients_.end(),
+                                            [](const Client& c) { return !c.fd.valid(); });
+        if (free_slot == clients_.end()) {
             RC_LOG_WARN("event=control_client_refused reason=too_many_clients max=%zu",
                         kMaxClients);
             std::string line = to_line(error_reply("too many control clients (at most " +
                                                    std::to_string(kMaxClients) + ")"));
             // Best effort: a fresh socket's buffer takes one short line without blocking.
             (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            continue;  // fd closes here
+            return;  // fd closes here
         }
         free_slot->fd = std::move(fd);
         free_slot->generation = next_generation_++;
         if (next_generation_ == 0) next_generation_ = 1;  // 0 never names a live client
-    }
+    });
 }
 
 void ControlServer::read_client(uint32_t slot, ControlHandler& handler) {
@@ -381,15 +359,7 @@ void ControlServer::queue(Client& c, const json& answer) {
 }
 
 void ControlServer::flush(Client& c) {
-    while (c.out_sent < c.out.size()) {
-        ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent,
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-            c.out_sent += static_cast<size_t>(n);
-            continue;
-        }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) break;
+    if (send_pending(c.fd.get(), c.out, c.out_sent) == SendStatus::Failed) {
         drop(c);  // EPIPE, ECONNRESET: the client is gone
         return;
     }
@@ -405,7 +375,7 @@ void ControlServer::flush(Client& c) {
 
 void ControlServer::close_when_flushed(Client& c) {
     c.closing = true;
-    c.closing_since_ms = now_ms();
+    c.closing_since_ms = monotonic_ms();
     c.in.clear();
     flush(c);
 }

@@ -31,6 +31,7 @@
 
 #include "shm/hugepages.hpp"
 #include "shm/layout.hpp"
+#include "shm/proc_text.hpp"
 #include "worker/fd.hpp"
 
 namespace ringcast::supervisor {
@@ -46,84 +47,10 @@ constexpr const char* kFixSep = " \xE2\x80\x94 fix: ";  // " — fix: "
 
 // ---------------------------------------------------------------- text helpers
 
-std::vector<std::string_view> split_ws(std::string_view line) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        size_t j = i;
-        while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-        if (j > i) out.push_back(line.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
-template <class F>
-void for_each_line(std::string_view text, F&& f) {
-    while (!text.empty()) {
-        size_t nl = text.find('\n');
-        f(text.substr(0, nl));
-        if (nl == std::string_view::npos) break;
-        text.remove_prefix(nl + 1);
-    }
-}
-
-std::optional<uint64_t> to_u64(std::string_view s, int base = 10) {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-// "2M", "2048k", "1G", as in a hugetlbfs pagesize= option.
-uint64_t parse_size(std::string_view s) {
-    if (s.empty()) return 0;
-    uint64_t mult = 1;
-    switch (s.back()) {
-        case 'k':
-        case 'K':
-            mult = kKiB;
-            break;
-        case 'm':
-        case 'M':
-            mult = kMiB;
-            break;
-        case 'g':
-        case 'G':
-            mult = kGiB;
-            break;
-        default:
-            break;
-    }
-    if (mult != 1) s.remove_suffix(1);
-    return to_u64(s).value_or(0) * mult;
-}
-
-// /proc/mounts writes blanks in paths as \040 and friends.
-std::string unescape_octal(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            bool octal = true;
-            int v = 0;
-            for (size_t k = 1; k <= 3; ++k) {
-                if (s[i + k] < '0' || s[i + k] > '7') {
-                    octal = false;
-                    break;
-                }
-                v = v * 8 + (s[i + k] - '0');
-            }
-            if (octal) {
-                out.push_back(static_cast<char>(v));
-                i += 3;
-                continue;
-            }
-        }
-        out.push_back(s[i]);
-    }
-    return out;
-}
+using shm::for_each_line;
+using shm::parse_u64;
+using shm::split_fields;
+using shm::unescape_octal;
 
 std::string read_text(const std::string& path) {
     std::ifstream in(path);
@@ -188,9 +115,9 @@ std::string format_check(const Check& c) {
 MemInfo parse_meminfo(std::string_view text) {
     MemInfo m;
     for_each_line(text, [&](std::string_view line) {
-        auto f = split_ws(line);
+        auto f = split_fields(line);
         if (f.size() < 2) return;
-        uint64_t v = to_u64(f[1]).value_or(0);
+        uint64_t v = parse_u64(f[1]).value_or(0);
         if (f.size() >= 3 && f[2] == "kB") v *= kKiB;
         if (f[0] == "HugePages_Total:")
             m.hugepages_total = v;
@@ -211,7 +138,7 @@ MemInfo parse_meminfo(std::string_view text) {
 std::vector<MountEntry> parse_mounts(std::string_view text) {
     std::vector<MountEntry> out;
     for_each_line(text, [&](std::string_view line) {
-        auto f = split_ws(line);
+        auto f = split_fields(line);
         if (f.size() < 4) return;
         out.push_back(MountEntry{unescape_octal(f[0]), unescape_octal(f[1]), std::string(f[2]),
                                  std::string(f[3])});
@@ -220,14 +147,7 @@ std::vector<MountEntry> parse_mounts(std::string_view text) {
 }
 
 uint64_t hugetlbfs_page_bytes(const MountEntry& m, uint64_t default_page_bytes) {
-    std::string_view opts = m.options;
-    while (!opts.empty()) {
-        std::string_view opt = opts.substr(0, opts.find(','));
-        if (opt.starts_with("pagesize=")) return parse_size(opt.substr(9));
-        if (opt.size() == opts.size()) break;
-        opts.remove_prefix(opt.size() + 1);
-    }
-    return default_page_bytes;
+    return shm::hugetlbfs_page_bytes(m.options, default_page_bytes);
 }
 
 KernelVersion parse_kernel_release(std::string_view release) {
@@ -248,13 +168,13 @@ KernelVersion parse_kernel_release(std::string_view release) {
 std::vector<uint64_t> listening_inodes(std::string_view proc_net_tcp, uint16_t port) {
     std::vector<uint64_t> out;
     for_each_line(proc_net_tcp, [&](std::string_view line) {
-        auto f = split_ws(line);
+        auto f = split_fields(line);
         // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
         if (f.size() < 10 || f[3] != "0A") return;  // 0A = TCP_LISTEN
         size_t colon = f[1].rfind(':');
         if (colon == std::string_view::npos) return;
-        auto p = to_u64(f[1].substr(colon + 1), 16);
-        auto inode = to_u64(f[9]);
+        auto p = parse_u64(f[1].substr(colon + 1), 16);
+        auto inode = parse_u64(f[9]);
         if (p && *p == port && inode && *inode != 0) out.push_back(*inode);
     });
     return out;
@@ -531,8 +451,8 @@ pid_t parent_of(pid_t pid) {
     const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
     const size_t close = stat.rfind(')');
     if (close == std::string::npos) return 0;
-    auto f = split_ws(std::string_view(stat).substr(close + 1));
-    return f.size() >= 2 ? static_cast<pid_t>(to_u64(f[1]).value_or(0)) : 0;
+    auto f = split_fields(std::string_view(stat).substr(close + 1));
+    return f.size() >= 2 ? static_cast<pid_t>(parse_u64(f[1]).value_or(0)) : 0;
 }
 
 bool is_number(std::string_view s) {

@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <string_view>
 
 #include "supervisor/listeners.hpp"
+#include "supervisor/nonblocking_socket.hpp"
 #include "worker/log.hpp"
 
 namespace ringcast::supervisor {
@@ -20,16 +20,8 @@ namespace ringcast::supervisor {
 namespace {
 
 constexpr size_t kReadChunk = 4096;
-constexpr int kReadsPerPoll = 16;  // so a client streaming junk cannot keep on_poll busy
-constexpr int kAcceptBatch = 64;
-constexpr uint64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE: retry later instead of spinning
-constexpr uint64_t kLingerMs = 1000;      // waiting for the client's EOF after our response
-
-uint64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+constexpr int kReadsPerPoll = 16;     // so a client streaming junk cannot keep on_poll busy
+constexpr uint64_t kLingerMs = 1000;  // waiting for the client's EOF after our response
 
 struct Response {
     int status;
@@ -115,7 +107,7 @@ size_t MetricsServer::client_count() const {
 }
 
 void MetricsServer::add_pollfds(std::vector<pollfd>& out) const {
-    if (now_ms() >= accept_paused_until_ms_) out.push_back({listener_.get(), POLLIN, 0});
+    if (monotonic_ms() >= accept_paused_until_ms_) out.push_back({listener_.get(), POLLIN, 0});
     for (const auto& c : clients_) {
         if (!c.fd.valid()) continue;
         const bool writing = c.answered && !c.lingering;
@@ -143,7 +135,7 @@ void MetricsServer::on_poll(const std::vector<pollfd>& fds, MetricsHandler& hand
         if (c->fd.valid() && (p.revents & (POLLIN | POLLHUP | POLLERR))) read_client(*c, handler);
         if (c->fd.valid() && (p.revents & (POLLHUP | POLLERR))) drop(*c);
     }
-    const uint64_t now = now_ms();
+    const uint64_t now = monotonic_ms();
     for (auto& c : clients_) {
         if (c.fd.valid() && now >= c.deadline_ms) drop(c);
     }
@@ -152,34 +144,19 @@ void MetricsServer::on_poll(const std::vector<pollfd>& fds, MetricsHandler& hand
 }
 
 void MetricsServer::accept_clients() {
-    for (int i = 0; i < kAcceptBatch; ++i) {
-        Fd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd.valid()) {
-            int err = errno;
-            if (err == EINTR || err == ECONNABORTED) continue;
-            if (err == EAGAIN) return;
-            RC_LOG_WARN("event=metrics_accept_failed error=\"%s\"", std::strerror(err));
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-                accept_paused_until_ms_ = now_ms() + kAcceptPauseMs;
-            return;
-        }
-        Client* free_slot = nullptr;
-        for (auto& c : clients_) {
-            if (!c.fd.valid()) {
-                free_slot = &c;
-                break;
-            }
-        }
-        if (free_slot == nullptr) {
+    accept_batch(listener_.get(), "metrics", accept_paused_until_ms_, [&](Fd fd) {
+        const auto free_slot = std::find_if(clients_.begin(), clients_.end(),
+                                            [](const Client& c) { return !c.fd.valid(); });
+        if (free_slot == clients_.end()) {
             RC_LOG_DEBUG("event=metrics_client_refused reason=too_many_clients max=%zu",
                          limits_.max_clients);
             std::string busy = serialize({503, "too many clients\n"}, false);
             (void)!::send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            continue;  // fd closes here
+            return;  // fd closes here
         }
         free_slot->fd = std::move(fd);
-        free_slot->deadline_ms = now_ms() + limits_.client_timeout_ms;
-    }
+        free_slot->deadline_ms = monotonic_ms() + limits_.client_timeout_ms;
+    });
 }
 
 void MetricsServer::read_client(Client& c, MetricsHandler& handler) {
@@ -256,16 +233,14 @@ void MetricsServer::answer(Client& c, MetricsHandler& handler) {
 }
 
 void MetricsServer::flush(Client& c) {
-    while (c.out_sent < c.out.size()) {
-        ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent,
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-            c.out_sent += static_cast<size_t>(n);
-            continue;
-        }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) drop(c);
-        return;
+    switch (send_pending(c.fd.get(), c.out, c.out_sent)) {
+        case SendStatus::Failed:
+            drop(c);
+            return;
+        case SendStatus::WouldBlock:
+            return;
+        case SendStatus::Sent:
+            break;
     }
     if (c.answered && !c.lingering) {
         // Half-close and wait briefly for the client's EOF: closing with unread bytes in our
@@ -274,7 +249,7 @@ void MetricsServer::flush(Client& c) {
         c.out = std::string();
         c.out_sent = 0;
         c.lingering = true;
-        c.deadline_ms = std::min(c.deadline_ms, now_ms() + kLingerMs);
+        c.deadline_ms = std::min(c.deadline_ms, monotonic_ms() + kLingerMs);
     }
 }
 

@@ -26,8 +26,10 @@
 
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
+#include "tests/support/shm_fixture.hpp"
 
 using namespace ringcast::shm;
+using namespace ringcast::shm::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -287,12 +289,6 @@ void close_fabric(const Fabric& fab) {
     Segment::remove(fab.name);
 }
 
-Segment create(const Fabric& fab, Geometry g) {
-    auto r = Segment::create(fab.name, g, HugepageMode::Auto, {});
-    if (auto* e = std::get_if<std::string>(&r)) FAIL(*e);
-    return std::move(std::get<Segment>(r));
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -301,7 +297,7 @@ TEST_CASE(
     constexpr uint64_t kTotal = 200'000;
     constexpr uint32_t kCapacity = 64;
     Fabric fab = make_fabric("kill", 4);
-    Segment seg = create(fab, {4, kCapacity, 32 * 1024});
+    Segment seg = must_create(fab.name, {4, kCapacity, 32 * 1024}, HugepageMode::Auto);
     BoardMapping board;
     Board& b = *board;
     Children kids;
@@ -365,7 +361,7 @@ TEST_CASE(
     CHECK(rejoined_at <= kTotal * 3 / 4);  // it joined while the stream was held
     CHECK(b.received[2].load() == kTotal - rejoined_at);
     CHECK(b.pushbacks.load() > 0);
-    CHECK(seg.control(0).stats.ring_full.load(std::memory_order_relaxed) == b.pushbacks.load());
+    CHECK(ring_full(seg, 0) == b.pushbacks.load());
     MESSAGE("laps of the ring: " << kTotal / kCapacity << ", pushbacks: " << b.pushbacks.load()
                                  << ", consumer sleeps: " << b.sleeps.load()
                                  << ", dead consumer had " << dead_got
@@ -379,7 +375,7 @@ TEST_CASE(
     "unbroken stream") {
     constexpr uint64_t kTotal = 150'000;
     Fabric fab = make_fabric("restart", 3);
-    Segment seg = create(fab, {3, 128, 64 * 1024});
+    Segment seg = must_create(fab.name, {3, 128, 64 * 1024}, HugepageMode::Auto);
     BoardMapping board;
     Board& b = *board;
     Children kids;

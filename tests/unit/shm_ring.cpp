@@ -16,29 +16,12 @@
 
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
+#include "tests/support/shm_fixture.hpp"
 
 using namespace ringcast::shm;
+using namespace ringcast::shm::test;
 
 namespace {
-
-struct ScopedName {
-    std::string name;
-    ScopedName() {
-        static int counter = 0;
-        name = "/ringcast-ut-ring-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    }
-    ~ScopedName() { Segment::remove(name); }
-};
-
-Segment must_create(const std::string& name, Geometry g) {
-    auto r = Segment::create(name, g, HugepageMode::Off, {});
-    if (auto* e = std::get_if<std::string>(&r)) FAIL(*e);
-    return std::move(std::get<Segment>(r));
-}
-
-uint8_t pattern(uint64_t seq, uint32_t i) {
-    return static_cast<uint8_t>(seq * 131 + i * 7 + 1);
-}
 
 uint32_t size_of(uint64_t seq) {
     return 8 + static_cast<uint32_t>((seq * 2654435761u) % 120);
@@ -73,10 +56,6 @@ std::string verify(const Consumer& c, uint32_t producer, uint64_t seq) {
             return "payload byte " + std::to_string(i) + " at " + std::to_string(seq);
     }
     return {};
-}
-
-uint64_t ring_full(Segment& s, uint32_t m) {
-    return s.control(m).stats.ring_full.load(std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -15,27 +15,12 @@
 #include "shm/hugepages.hpp"
 #include "shm/segment.hpp"
 #include "shm/sys.hpp"
+#include "tests/support/shm_fixture.hpp"
 
 using namespace ringcast::shm;
+using namespace ringcast::shm::test;
 
 namespace {
-
-// A unique shm name, unlinked when the test ends.
-struct ScopedName {
-    std::string name;
-    ScopedName() {
-        static int counter = 0;
-        name = "/ringcast-ut-seg-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    }
-    ~ScopedName() { Segment::remove(name); }
-};
-
-Segment must_create(const std::string& name, Geometry g = {3, 64, 4096},
-                    HugepageMode mode = HugepageMode::Off, const std::vector<int>& nodes = {}) {
-    auto r = Segment::create(name, g, mode, nodes);
-    if (auto* e = std::get_if<std::string>(&r)) FAIL(*e);
-    return std::move(std::get<Segment>(r));
-}
 
 std::string attach_error(const std::string& name) {
     auto r = Segment::attach(name);

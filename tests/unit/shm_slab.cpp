@@ -11,29 +11,12 @@
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
 #include "shm/slab.hpp"
+#include "tests/support/shm_fixture.hpp"
 
 using namespace ringcast::shm;
+using namespace ringcast::shm::test;
 
 namespace {
-
-struct ScopedName {
-    std::string name;
-    ScopedName() {
-        static int counter = 0;
-        name = "/ringcast-ut-slab-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    }
-    ~ScopedName() { Segment::remove(name); }
-};
-
-Segment must_create(const std::string& name, Geometry g) {
-    auto r = Segment::create(name, g, HugepageMode::Off, {});
-    if (auto* e = std::get_if<std::string>(&r)) FAIL(*e);
-    return std::move(std::get<Segment>(r));
-}
-
-uint8_t pattern(uint64_t seq, uint32_t i) {
-    return static_cast<uint8_t>(seq * 131 + i * 7 + 1);
-}
 
 // Writes one frame of `len` bytes whose content depends on its seq; false when full.
 bool produce(Producer& p, uint32_t len) {
@@ -52,10 +35,6 @@ bool intact(const Consumer& c, uint32_t producer, uint64_t seq) {
         if (f[i] != pattern(seq, i)) return false;
     }
     return true;
-}
-
-uint64_t ring_full(Segment& s, uint32_t m) {
-    return s.control(m).stats.ring_full.load(std::memory_order_relaxed);
 }
 
 }  // namespace
