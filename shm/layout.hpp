@@ -19,7 +19,7 @@
 namespace ringcast::shm {
 
 inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
-inline constexpr uint32_t kLayoutVersion = 1;              // bump on any change to this file
+inline constexpr uint32_t kLayoutVersion = 2;              // bump on any change to this file
 inline constexpr size_t kCacheLine = 64;
 inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
 inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
@@ -94,6 +94,8 @@ struct Stats {
     std::atomic<uint64_t> protocol_errors;
     std::atomic<uint64_t> ring_full;
     std::atomic<uint64_t> protocol_errors_by_code[kCountedCloseCodeCount];
+    std::atomic<uint64_t> loop_iterations;  // reactor passes (probes)
+    std::atomic<uint64_t> completions;      // io_uring completions handled (probes)
 };
 
 struct alignas(kCacheLine) ControlBlock {

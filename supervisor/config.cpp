@@ -222,6 +222,18 @@ Reason set_control_socket(Config& c, const Scalar& value) {
     return {};
 }
 
+// A group name as getent knows it: no spaces, colons or control characters.
+Reason set_control_group(Config& c, const Scalar& value) {
+    const std::string& s = std::get<std::string>(value);
+    if (s.size() > 64) return "must be at most 64 characters, got " + std::to_string(s.size());
+    for (char ch : s) {
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == ':' || ch == 0x7f)
+            return "must be a group name (no spaces, colons or control characters)";
+    }
+    c.control_group = s;
+    return {};
+}
+
 Reason set_redis(BridgeConfig& b, const Scalar& value) {
     auto parsed = parse_address(std::get<std::string>(value), AddressUse::Connect);
     if (auto* reason = std::get_if<std::string>(&parsed)) return *reason;
@@ -316,6 +328,12 @@ const Setting<Config> kSettings[] = {
      get_word<&C::restart_mode, kRestartModes>, "MODE",
      "How a worker is replaced: \"handoff\" passes its live connections to the new process "
      "without a close; \"drain\" closes them with code 1012 (Service Restart) after flushing."},
+    {"control_group", Type::String, set_control_group, get_field<&C::control_group>, "GROUP",
+     "Group that owns the control socket (mode 0660), so its members may use ringcastctl; \"\" = "
+     "the server's own group."},
+    {"connection_log", Type::Boolean, set_bool<&C::connection_log>, get_field<&C::connection_log>, "BOOL",
+     "Log one key=value line per connection event (open, close with code, bytes and messages); "
+     "off costs nothing on the data path."},
 };
 
 const Setting<BridgeConfig> kBridgeSettings[] = {

@@ -58,6 +58,8 @@ struct Config {
     uint32_t stats_interval_ms = 2000;  // 0 = off, else 100..3600000
     LogLevel log_level = LogLevel::Info;
     std::string restart_mode = "handoff";  // "handoff" | "drain"
+    std::string control_group;             // group owning the control socket; "" = the process's
+    bool connection_log = false;           // one key=value line per connection event
     BridgeConfig bridge;
 
     friend bool operator==(const Config&, const Config&) = default;

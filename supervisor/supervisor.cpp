@@ -100,7 +100,7 @@ bool Supervisor::setup() {
         RC_LOG_ERROR("event=listen_failed error=\"%s\"", error.c_str());
         return false;
     }
-    auto control = ControlServer::open(config_.control_socket, "");
+    auto control = ControlServer::open(config_.control_socket, config_.control_group);
     if (auto* err = std::get_if<std::string>(&control)) {
         RC_LOG_ERROR("event=control_socket_failed path=%s error=\"%s\"", config_.control_socket.c_str(), err->c_str());
         return false;
@@ -153,6 +153,7 @@ worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
     o.settings.max_buffered_bytes = config_.max_buffered_bytes;
     o.settings.ping_interval_ms = config_.ping_interval_ms;
     o.settings.shutdown_timeout_ms = config_.shutdown_timeout_ms;
+    o.settings.connection_log = config_.connection_log;
     o.log_level = static_cast<int>(config_.log_level);
     return o;
 }
@@ -541,7 +542,12 @@ int Supervisor::run() {
         fds.assign(1, pollfd{signal_fd_.get(), POLLIN, 0});
         if (control_) control_->add_pollfds(fds);
         if (metrics_) metrics_->add_pollfds(fds);
+        const size_t channels_at = fds.size();
+        for (const auto& w : workers_) fds.push_back(pollfd{w.channel.valid() ? w.channel.get() : -1, POLLIN, 0});
         poll(fds.data(), fds.size(), 20);
+        for (size_t i = 0; i < workers_.size(); ++i) {
+            if (fds[channels_at + i].revents & POLLIN) read_worker_channel(workers_[i]);
+        }
         signalfd_siginfo si{};
         while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
             if (si.ssi_signo == SIGCHLD) {
@@ -560,6 +566,7 @@ int Supervisor::run() {
         }
         if (control_) control_->on_poll(fds, *this);
         if (metrics_) metrics_->on_poll(fds, *this);
+        if (conn_query_.active && monotonic_ns() >= conn_query_.deadline_ns) finish_connection_query();
         if (shutdown_requested_) return shutdown("control");
         if (fatal_) return shutdown("worker_fatal");
         uint64_t now = monotonic_ns();
@@ -671,11 +678,31 @@ nlohmann::json Supervisor::probes() {
             bool stale = sh.state == "live" && sh.heartbeat_age_ms > 1000;
             bool full = sh.ring_capacity && sh.ring_occupancy * 4 >= sh.ring_capacity * 3;
             healthy = healthy && sh.state == "live" && !stale;
+            const shm::Stats& st = segment_->control(sh.member).stats;
+            const uint64_t loops = st.loop_iterations.load(std::memory_order_relaxed);
+            const uint64_t cqes = st.completions.load(std::memory_order_relaxed);
+            // Slab in use: from the oldest record a live consumer still holds to the producer's
+            // head. A probe reads it racily; the figure is a sample, not a contract.
+            shm::RingView ring = segment_->ring(sh.member);
+            const uint64_t oldest = sh.ring_head - sh.ring_occupancy;
+            uint64_t slab_used = 0;
+            if (sh.ring_occupancy > 0) {
+                const shm::Descriptor& d = ring.slots[oldest & (ring.capacity - 1)];
+                const uint64_t head_pos = ring.hdr->slab_head.load(std::memory_order_relaxed);
+                slab_used = head_pos > d.slab_pos ? head_pos - d.slab_pos : 0;
+            }
             out.push_back({{"worker", w.index},
                            {"member", sh.member},
                            {"state", sh.state},
+                           {"loop_iterations", loops},
+                           {"completions", cqes},
+                           {"completions_per_iteration", loops ? static_cast<double>(cqes) / static_cast<double>(loops) : 0.0},
                            {"heartbeat_age_ms", sh.heartbeat_age_ms},
+                           {"ring_head", sh.ring_head},
                            {"ring_occupancy", sh.ring_occupancy},
+                           {"oldest_unreleased_seq", oldest},
+                           {"slab_used_bytes", slab_used},
+                           {"slab_bytes", ring.slab_bytes},
                            {"ok", sh.state == "live" && !stale && !full}});
         }
     }
@@ -776,6 +803,21 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
         control_->reply(id, ok_reply(workers_json(snapshot())));
     } else if (cmd == "stats") {
         control_->reply(id, ok_reply(stats_json(snapshot())));
+    } else if (cmd == "probes" && req.value("connections", false)) {
+        if (conn_query_.active) {
+            control_->reply(id, error_reply("probes --connections: another listing is in progress"));
+            return;
+        }
+        conn_query_ = ConnectionQuery{};
+        conn_query_.active = true;
+        conn_query_.id = id;
+        conn_query_.deadline_ns = monotonic_ns() + 3000 * kMs;
+        for (auto& w : workers_) {
+            if (w.pid > 0 && w.channel.valid() && send_command(w.channel.get(), "connections", -1)) {
+                conn_query_.waiting.push_back(w.index);
+            }
+        }
+        if (conn_query_.waiting.empty()) finish_connection_query();
     } else if (cmd == "probes") {
         control_->reply(id, ok_reply(probes()));
     } else if (cmd == "restart") {
@@ -832,5 +874,44 @@ bool Supervisor::ready() {
 }
 
 std::string Supervisor::not_ready_reason() { return draining_ ? "draining" : "starting"; }
+
+}  // namespace ringcast::supervisor
+
+namespace ringcast::supervisor {
+
+void Supervisor::read_worker_channel(WorkerProcess& w) {
+    std::string buf(64 * 1024, '\0');
+    ssize_t n = recv(w.channel.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) return;  // EOF: the worker is gone; SIGCHLD tells the rest
+    buf.resize(static_cast<size_t>(n));
+    if (!conn_query_.active) return;
+    static const std::string kChunk = "connections ";
+    if (buf.rfind(kChunk, 0) == 0) {
+        conn_query_.lines.append(buf, kChunk.size());
+    } else if (buf == "connections-end") {
+        std::erase(conn_query_.waiting, w.index);
+        if (conn_query_.waiting.empty()) finish_connection_query();
+    }
+}
+
+void Supervisor::finish_connection_query() {
+    nlohmann::json list = nlohmann::json::array();
+    size_t start = 0;
+    while (start < conn_query_.lines.size()) {
+        size_t end = conn_query_.lines.find('\n', start);
+        if (end == std::string::npos) end = conn_query_.lines.size();
+        auto j = nlohmann::json::parse(conn_query_.lines.begin() + static_cast<long>(start),
+                                       conn_query_.lines.begin() + static_cast<long>(end), nullptr, false);
+        if (!j.is_discarded()) list.push_back(std::move(j));
+        start = end + 1;
+    }
+    nlohmann::json answer = ok_reply({{"connections", std::move(list)}});
+    if (!conn_query_.waiting.empty()) {
+        answer["incomplete"] = true;
+        answer["workers_not_answering"] = conn_query_.waiting;
+    }
+    if (control_) control_->reply(conn_query_.id, answer);
+    conn_query_ = ConnectionQuery{};
+}
 
 }  // namespace ringcast::supervisor

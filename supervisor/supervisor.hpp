@@ -106,6 +106,18 @@ private:
     uint64_t started_ns_ = 0;
     bool draining_ = false;
     bool shutdown_requested_ = false;
+
+    // `probes --connections`: asked of every worker over its channel, answered when all
+    // replied or after a deadline.
+    struct ConnectionQuery {
+        bool active = false;
+        ControlClientId id{};
+        std::vector<uint32_t> waiting;  // worker indexes that have not answered yet
+        std::string lines;              // one JSON object per line
+        uint64_t deadline_ns = 0;
+    } conn_query_;
+    void read_worker_channel(WorkerProcess& w);
+    void finish_connection_query();
 };
 
 }  // namespace ringcast::supervisor

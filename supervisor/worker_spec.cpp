@@ -24,7 +24,8 @@ std::string encode_worker_spec(const worker::WorkerOptions& o) {
           {"max_message_bytes", o.settings.max_message_bytes},
           {"max_buffered_bytes", o.settings.max_buffered_bytes},
           {"ping_interval_ms", o.settings.ping_interval_ms},
-          {"shutdown_timeout_ms", o.settings.shutdown_timeout_ms}}},
+          {"shutdown_timeout_ms", o.settings.shutdown_timeout_ms},
+          {"connection_log", o.settings.connection_log}}},
     };
     return j.dump();
 }
@@ -50,6 +51,7 @@ std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::s
         o.settings.max_buffered_bytes = st.at("max_buffered_bytes").get<uint64_t>();
         o.settings.ping_interval_ms = st.at("ping_interval_ms").get<uint32_t>();
         o.settings.shutdown_timeout_ms = st.at("shutdown_timeout_ms").get<uint32_t>();
+        o.settings.connection_log = st.at("connection_log").get<bool>();
         return o;
     } catch (const std::exception& e) {
         return std::string("bad worker spec: ") + e.what();

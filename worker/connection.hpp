@@ -63,6 +63,15 @@ struct Connection {
     std::vector<HeldChunk> held;       // pushback: chunks not yet fed
     std::vector<uint8_t> replay;       // unparsed input handed over by a previous process
 
+    // Tracking (probes --connections, connection_log): cheap counters, always kept.
+    char peer[48] = {};            // "ip:port"
+    uint64_t opened_ns = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    uint64_t msgs_in = 0;
+    uint64_t msgs_out = 0;
+    uint16_t close_code = 0;       // the code we sent (or echoed), 0 = none (TCP only)
+
     uint64_t last_rx_ns = 0;
     uint64_t linger_deadline_ns = 0;
     bool ping_outstanding = false;

@@ -100,6 +100,11 @@ std::vector<uint8_t> encode(const ShardState& s) {
         w.put<uint8_t>(static_cast<uint8_t>(c.msg_active | (c.msg_ready << 1) | (c.ping_outstanding << 2) |
                                             (c.want_close << 3)));
         w.put(c.rx_age_ns);
+        w.put(c.age_ns);
+        w.put(c.bytes_in);
+        w.put(c.bytes_out);
+        w.put(c.msgs_in);
+        w.put(c.msgs_out);
         w.put(c.parser);
         w.bytes(c.assembly);
         w.bytes(c.pending_input);
@@ -135,7 +140,8 @@ bool decode(const std::vector<uint8_t>& blob, ShardState* s) {
         uint8_t flags;
         uint32_t outs;
         if (!r.get(&c.fd_index) || !r.get(&c.serial) || !r.get(&c.state) || !r.get(&c.msg_op) || !r.get(&flags) ||
-            !r.get(&c.rx_age_ns) || !r.get(&c.parser) || !r.bytes(&c.assembly) || !r.bytes(&c.pending_input) ||
+            !r.get(&c.rx_age_ns) || !r.get(&c.age_ns) || !r.get(&c.bytes_in) || !r.get(&c.bytes_out) ||
+            !r.get(&c.msgs_in) || !r.get(&c.msgs_out) || !r.get(&c.parser) || !r.bytes(&c.assembly) || !r.bytes(&c.pending_input) ||
             !r.bytes(&c.handshake) || !r.get(&c.out_offset) || !r.get(&outs)) {
             return false;
         }

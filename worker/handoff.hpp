@@ -16,7 +16,7 @@
 
 namespace ringcast::worker::handoff {
 
-inline constexpr uint32_t kWireVersion = 1;
+inline constexpr uint32_t kWireVersion = 2;
 inline constexpr size_t kMaxFdsPerMessage = 253;   // SCM_MAX_FD
 inline constexpr size_t kChunkBytes = 32 * 1024;   // SEQPACKET messages stay small
 
@@ -37,6 +37,8 @@ struct ConnRecord {
     bool ping_outstanding = false;
     bool want_close = false;
     uint64_t rx_age_ns = 0;
+    uint64_t age_ns = 0;                 // since accept (tracking survives the handoff)
+    uint64_t bytes_in = 0, bytes_out = 0, msgs_in = 0, msgs_out = 0;
     proto::FrameParserState parser{};
     std::vector<uint8_t> assembly;       // the message being received (or complete, unpublished)
     std::vector<uint8_t> pending_input;  // received but not yet parsed (held back by a full ring)

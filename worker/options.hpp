@@ -20,6 +20,7 @@ struct Settings {
     uint64_t max_buffered_bytes = 8u << 20;  // per connection, before the slow-client policy applies
     uint32_t ping_interval_ms = 30000;       // 0 = never ping
     uint32_t shutdown_timeout_ms = 5000;
+    bool connection_log = false;             // one key=value line per connection event
 };
 
 struct WorkerOptions {

@@ -1,6 +1,7 @@
 // The shard reactor: see shard.hpp for the path of one message.
 #include "worker/shard.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -39,6 +41,25 @@ uint64_t pack(Kind k, uint32_t slot = 0, uint32_t gen = 0) {
 Kind kind_of(uint64_t ud) { return static_cast<Kind>(ud >> 56); }
 uint32_t slot_of(uint64_t ud) { return static_cast<uint32_t>((ud >> 32) & 0xFFFFFF); }
 uint32_t gen_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
+
+void describe_peer(int fd, char* out, size_t n) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    std::snprintf(out, n, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
 
 uint64_t monotonic_ns() {
     timespec ts{};
@@ -198,6 +219,7 @@ void Shard::loop() {
             if (finish_freeze()) return;  // our connections live in the new process now
         }
         if (stop_requested_.load(std::memory_order_acquire) && !shutting_down_ && !freezing_) begin_shutdown();
+        if (dump_state_.load(std::memory_order_acquire) == 1) dump_connections();
         if (shutting_down_ && (live_connections_ == 0 || now_ns_ >= shutdown_deadline_ns_)) break;
 
         // Completions, at most `batch` per pass.
@@ -209,6 +231,8 @@ void Shard::loop() {
             if (++handled >= settings_.batch) break;
         }
         io_uring_cq_advance(ring, handled);
+        shm::count(stats.loop_iterations);
+        if (handled) shm::count(stats.completions, handled);
 
         if (!paused_.empty()) resume_paused();
         if (committed_) {
@@ -277,7 +301,7 @@ void Shard::handle(io_uring_cqe* cqe) {
         case kRecv: {
             Connection* c = connection_for(ud);
             if (c) {
-                on_recv(*c, cqe->res, cqe->flags);
+                guarded(*c, [&] { on_recv(*c, cqe->res, cqe->flags); });
             } else if (cqe->flags & IORING_CQE_F_BUFFER) {
                 buffers_.recycle(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
             }
@@ -285,13 +309,41 @@ void Shard::handle(io_uring_cqe* cqe) {
         }
         case kSend: {
             Connection* c = connection_for(ud);
-            if (c) on_send(*c, cqe->res);
+            if (c) guarded(*c, [&] { on_send(*c, cqe->res); });
             return;
         }
         case kCancel:
         case kShutdown:
             return;
     }
+}
+
+// Recovery: whatever goes wrong while handling one connection (an allocation that fails, a
+// bug) closes that connection with 1011 and is logged; the shard and its other clients go on.
+template <class F>
+void Shard::guarded(Connection& c, F&& body) {
+    try {
+        body();
+    } catch (const std::exception& e) {
+        recover(c, e.what());
+    } catch (...) {
+        recover(c, "unknown exception");
+    }
+}
+
+void Shard::recover(Connection& c, const char* what) {
+    RC_LOG_ERROR("event=connection_failed conn=%u peer=%s error=\"%s\" action=close_1011", c.serial, c.peer, what);
+    shm::count_protocol_error(segment_.control(options_.member).stats, proto::close_code::InternalError);
+    try {
+        if (c.fd >= 0 && (c.state == ConnState::Open || c.state == ConnState::Handshake)) {
+            c.msg_active = c.msg_ready = false;
+            c.direct = nullptr;
+            queue_close(c, proto::close_code::InternalError, "internal error");
+            return;
+        }
+    } catch (...) {
+    }
+    destroy(c);
 }
 
 // ---- accept ------------------------------------------------------------------------------
@@ -344,7 +396,9 @@ void Shard::on_accept(int res, bool more) {
     c.handshake = std::make_unique<proto::HandshakeParser>();
     c.parser = proto::FrameParser(proto::ParserLimits{settings_.max_message_bytes});
     c.last_rx_ns = now_ns_;
+    c.opened_ns = now_ns_;
     c.linger_deadline_ns = now_ns_ + kHandshakeTimeoutNs;
+    describe_peer(res, c.peer, sizeof c.peer);
     ++live_connections_;
     shm::count(segment_.control(options_.member).stats.accepted, 1);
     arm_recv(c);
@@ -368,6 +422,7 @@ void Shard::on_recv(Connection& c, int res, uint32_t flags) {
         uint16_t bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         c.last_rx_ns = now_ns_;
         c.ping_outstanding = false;
+        c.bytes_in += static_cast<uint64_t>(res);
         shm::count(segment_.control(options_.member).stats.bytes_in, static_cast<uint64_t>(res));
         receive(c, buffers_.buffer(bid), static_cast<size_t>(res), bid);
     }
@@ -494,6 +549,7 @@ bool Shard::publish(Connection& c) {
     if (len) std::memcpy(out + header, payload, len);
     producer_->commit(static_cast<uint32_t>(header + len), c.serial);
     ++committed_;
+    ++c.msgs_in;
     shm::count(segment_.control(options_.member).stats.messages_in, 1);
     c.msg_ready = false;
     c.direct = nullptr;
@@ -679,6 +735,7 @@ void Shard::queue_close(Connection& c, uint16_t code, std::string_view reason) {
     uint8_t frame[proto::kMaxControlFrame];
     size_t len = proto::encode_close_frame(frame, code, reason);
     queue_owned(c, frame, len);
+    c.close_code = code;
     leave_open_list(c);
     c.state = ConnState::Closing;
     c.want_close = true;
@@ -739,7 +796,11 @@ void Shard::on_send(Connection& c, int res) {
         return;
     }
     shm::count(segment_.control(options_.member).stats.bytes_out, static_cast<uint64_t>(res));
-    c.out.consume(static_cast<size_t>(res), [this](const OutFrame& f) { drop_frame(f); });
+    c.bytes_out += static_cast<uint64_t>(res);
+    c.out.consume(static_cast<size_t>(res), [this, &c](const OutFrame& f) {
+        if (f.producer != OutFrame::kOwned) ++c.msgs_out;
+        drop_frame(f);
+    });
     if (!c.out.empty()) {
         mark_dirty(c);
     } else {
@@ -769,6 +830,7 @@ void Shard::finish_if_idle(Connection& c) {
 // ---- lifecycle ----------------------------------------------------------------------------
 
 void Shard::open(Connection& c) {
+    if (settings_.connection_log) RC_LOG_INFO("event=conn_open conn=%u peer=%s", c.serial, c.peer);
     c.state = ConnState::Open;
     c.open_index = static_cast<uint32_t>(open_.size());
     open_.push_back(&c);
@@ -785,6 +847,14 @@ void Shard::leave_open_list(Connection& c) {
 
 void Shard::destroy(Connection& c) {
     if (c.fd < 0) return;
+    if (settings_.connection_log) {
+        RC_LOG_INFO("event=conn_close conn=%u peer=%s code=%u age_ms=%llu bytes_in=%llu bytes_out=%llu msgs_in=%llu "
+                    "msgs_out=%llu queued_bytes=%llu",
+                    c.serial, c.peer, c.close_code, static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs),
+                    static_cast<unsigned long long>(c.bytes_in), static_cast<unsigned long long>(c.bytes_out),
+                    static_cast<unsigned long long>(c.msgs_in), static_cast<unsigned long long>(c.msgs_out),
+                    static_cast<unsigned long long>(c.out.bytes()));
+    }
     leave_open_list(c);
     // Shut down first: that ends the multishot recv and any send in flight, so the kernel
     // drops its references to the socket before the close.
@@ -996,6 +1066,11 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.ping_outstanding = c.ping_outstanding;
         r.want_close = c.want_close;
         r.rx_age_ns = now_ns_ - c.last_rx_ns;
+        r.age_ns = now_ns_ - c.opened_ns;
+        r.bytes_in = c.bytes_in;
+        r.bytes_out = c.bytes_out;
+        r.msgs_in = c.msgs_in;
+        r.msgs_out = c.msgs_out;
         r.parser = c.parser.state();
         if (c.direct) {
             r.assembly.assign(c.direct, c.direct + c.direct_len);
@@ -1084,6 +1159,12 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.ping_outstanding = r.ping_outstanding;
         c.want_close = r.want_close;
         c.last_rx_ns = now_ns_ - std::min(r.rx_age_ns, now_ns_);
+        c.opened_ns = now_ns_ - std::min(r.age_ns, now_ns_);
+        c.bytes_in = r.bytes_in;
+        c.bytes_out = r.bytes_out;
+        c.msgs_in = r.msgs_in;
+        c.msgs_out = r.msgs_out;
+        describe_peer(c.fd, c.peer, sizeof c.peer);
         c.linger_deadline_ns = now_ns_ + kLingerNs;
         c.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes});
         c.assembly = r.assembly;
@@ -1127,6 +1208,49 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
     }
     RC_LOG_INFO("event=handoff_adopted connections=%u", live_connections_);
     return true;
+}
+
+}  // namespace ringcast::worker
+
+// ---- tracking ---------------------------------------------------------------------------
+
+namespace ringcast::worker {
+
+void Shard::request_connections() {
+    dump_state_.store(1, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wake_fds_[options_.member], &one, sizeof one);
+}
+
+bool Shard::take_connections(std::string* out) {
+    // Pairs with the release store in dump_connections().
+    if (dump_state_.load(std::memory_order_acquire) != 2) return false;
+    *out += dump_;
+    dump_.clear();
+    dump_state_.store(0, std::memory_order_relaxed);
+    return true;
+}
+
+void Shard::dump_connections() {
+    static const char* kStates[] = {"handshake", "open", "closing", "lingering"};
+    std::string text;
+    char line[512];
+    for (const auto& cp : table_) {
+        if (!cp || cp->fd < 0) continue;
+        const Connection& c = *cp;
+        int n = std::snprintf(
+            line, sizeof line,
+            "{\"conn\":%u,\"peer\":\"%s\",\"worker\":%u,\"shard\":%u,\"state\":\"%s\",\"age_ms\":%llu,"
+            "\"bytes_in\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"queued_bytes\":%llu,"
+            "\"queued_frames\":%zu}\n",
+            c.serial, c.peer, worker_index_, options_.member, kStates[static_cast<int>(c.state)],
+            static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
+            static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
+            static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size());
+        if (n > 0) text.append(line, std::min(static_cast<size_t>(n), sizeof line - 1));
+    }
+    dump_ = std::move(text);
+    dump_state_.store(2, std::memory_order_release);
 }
 
 }  // namespace ringcast::worker

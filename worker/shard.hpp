@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -43,6 +44,11 @@ public:
     // Thread-safe: the slow-client bound, changeable at run time.
     void set_max_buffered_bytes(uint64_t v) { max_buffered_.store(v, std::memory_order_relaxed); }
 
+    // Thread-safe: the shard describes its connections (one JSON object per line) at its next
+    // pass; take_connections() returns it once ready.
+    void request_connections();
+    bool take_connections(std::string* out);
+
     // ---- hot restart (docs/handoff.md) ----
     // New process: the state handed over for this member (before run()); run() then sets up
     // io_uring, rebuilds the connections without touching shared memory, reports
@@ -65,6 +71,9 @@ private:
     int setup();
     void loop();
     void handle(io_uring_cqe* cqe);
+    template <class F>
+    void guarded(Connection& c, F&& body);
+    void recover(Connection& c, const char* what);
     void on_accept(int res, bool more);
     void on_recv(Connection& c, int res, uint32_t flags);
     void on_send(Connection& c, int res);
@@ -151,6 +160,9 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<int> stop_code_requested_{1001};
     std::atomic<uint64_t> max_buffered_{0};
+    std::atomic<int> dump_state_{0};   // 1 requested, 2 ready in dump_
+    std::string dump_;
+    void dump_connections();
 
     // Hot restart.
     std::atomic<int> handoff_sock_{-1};      // set by request_handoff

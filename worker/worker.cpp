@@ -234,6 +234,25 @@ int run_worker(const WorkerOptions& options) {
                 RC_LOG_INFO("event=draining code=%u", stop_code);
                 break;
             }
+            if (cmd == "connections") {
+                // Tracking: every shard describes its connections; sent back in chunks, then
+                // "connections-end". Bounded: a shard that does not answer in 1 s is skipped.
+                for (auto& s : shards) s->request_connections();
+                std::string all;
+                auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+                for (auto& s : shards) {
+                    while (!s->take_connections(&all) && std::chrono::steady_clock::now() < deadline) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    }
+                }
+                constexpr size_t kChunk = 32 * 1024;
+                for (size_t off = 0; off < all.size(); off += kChunk) {
+                    std::string msg = "connections " + all.substr(off, kChunk);
+                    send(control.get(), msg.data(), msg.size(), MSG_NOSIGNAL);
+                }
+                send(control.get(), "connections-end", 15, MSG_NOSIGNAL);
+                continue;
+            }
             if (cmd.rfind("set ", 0) == 0) {
                 // Run-time settings pushed by the supervisor (ringcastctl set, SIGHUP).
                 char key[64] = {};

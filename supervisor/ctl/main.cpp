@@ -43,7 +43,11 @@ commands:
   status              version, uptime, configuration summary and cluster totals
   workers             one line per worker process
   stats               one line per shard: counters and ring occupancy
-  probes              what ringcast found on this host at start (kernel features, ...)
+  probes              per shard: loop iterations, completions per iteration, heartbeat,
+                      ring occupancy, slab usage, oldest unreleased record
+  probes --connections
+                      every tracked connection: id, peer, worker/shard, state, age,
+                      bytes and messages in/out, queued bytes
   restart N|all       replace worker N (or every worker, one at a time) with a fresh
                       process from the binary on disk; answers once the new one is ready
   set KEY VALUE       change a runtime setting, e.g. `set log_level debug`
@@ -100,6 +104,8 @@ Args parse_args(int argc, char** argv) {
             a.socket = argv[++i];
         } else if (arg.starts_with("--socket=")) {
             a.socket = arg.substr(9);
+        } else if (arg == "--connections") {
+            a.words.push_back(arg);  // an argument of `probes`, not a global option
         } else {
             usage_error("unknown option " + arg);
         }
@@ -122,6 +128,9 @@ json build_request(const std::vector<std::string>& words) {
     auto want = [&](size_t n, const char* shape) {
         if (nargs != n) usage_error("usage: ringcastctl " + std::string(shape));
     };
+    if (cmd == "probes" && nargs == 1 && words[1] == "--connections") {
+        return {{"cmd", "probes"}, {"connections", true}};
+    }
     if (cmd == "status" || cmd == "workers" || cmd == "stats" || cmd == "probes" ||
         cmd == "drain" || cmd == "shutdown") {
         want(0, cmd.c_str());
@@ -441,8 +450,38 @@ void print_status(json answer) {
         std::printf("%-*s  %s\n", static_cast<int>(width), r[0].c_str(), r[1].c_str());
 }
 
+void print_probes(const json& answer) {
+    if (field(answer, "connections").is_array()) {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& c : answer["connections"]) {
+            rows.push_back({cell(field(c, "conn")), cell(field(c, "peer")), cell(field(c, "worker")),
+                            cell(field(c, "shard")), cell(field(c, "state")), cell(field(c, "age_ms")),
+                            cell(field(c, "bytes_in")), cell(field(c, "bytes_out")), cell(field(c, "msgs_in")),
+                            cell(field(c, "msgs_out")), cell(field(c, "queued_bytes"))});
+        }
+        print_table({"CONN", "PEER", "WORKER", "SHARD", "STATE", "AGE_MS", "BYTES_IN", "BYTES_OUT", "MSGS_IN",
+                     "MSGS_OUT", "QUEUED"},
+                    rows);
+        return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : field(answer, "shards").is_array() ? answer["shards"] : json::array()) {
+        rows.push_back({cell(field(p, "worker")), cell(field(p, "member")), cell(field(p, "state")),
+                        cell(field(p, "loop_iterations")), cell(field(p, "completions_per_iteration")),
+                        cell(field(p, "heartbeat_age_ms")), cell(field(p, "ring_occupancy")),
+                        cell(field(p, "slab_used_bytes")), cell(field(p, "oldest_unreleased_seq")),
+                        cell(field(p, "ok"))});
+    }
+    print_table({"WORKER", "SHARD", "STATE", "LOOPS", "CQES/LOOP", "HEARTBEAT_MS", "RING_OCC", "SLAB_USED",
+                 "OLDEST_SEQ", "OK"},
+                rows);
+    std::printf("healthy %s, ready %s\n", cell(field(answer, "healthy")).c_str(), cell(field(answer, "ready")).c_str());
+}
+
 void print_human(const std::string& cmd, const json& answer) {
-    if (cmd == "workers") {
+    if (cmd == "probes") {
+        print_probes(answer);
+    } else if (cmd == "workers") {
         print_workers(answer);
     } else if (cmd == "stats") {
         print_stats(answer);

@@ -802,7 +802,7 @@ TEST_SUITE("printing") {
     TEST_CASE("to_json prints every key, pretty, and parses back to the same config") {
         std::string text = to_json(Config{});
         auto j = nlohmann::ordered_json::parse(text);
-        CHECK(j.size() == 19);
+        CHECK(j.size() == 21);
         CHECK(j["bridge"].size() == 7);
         CHECK(j.begin().key() == "listen");
         CHECK(text.find("\n  \"ring\": 2048,\n") != std::string::npos);
@@ -829,6 +829,8 @@ TEST_SUITE("printing") {
         c.stats_interval_ms = 0;
         c.log_level = LogLevel::Error;
         c.restart_mode = "drain";
+        c.control_group = "ringcast";
+        c.connection_log = true;
         c.bridge = {true, "redis.lan:6379", "s", "n1", 1, 1, "drop_newest"};
         Config back = accepted(parse_config_json(to_json(c)));
         CHECK(back == c);
@@ -906,5 +908,18 @@ TEST_SUITE("deploy") {
                 accepted(load_config_file((source_dir() / "deploy" / "examples" / name).string()));
             CHECK_FALSE(c == Config{});
         }
+    }
+}
+
+TEST_SUITE("control and logging keys") {
+    TEST_CASE("control_group takes a group name and refuses one with a colon or space") {
+        CHECK(config_of(R"({"control_group": "ringcast"})").control_group == "ringcast");
+        CHECK(error_of(R"({"control_group": "a:b"})").starts_with("control_group: must be a group name"));
+        CHECK(error_of(R"({"control_group": "a b"})").starts_with("control_group: must be a group name"));
+    }
+    TEST_CASE("connection_log is a boolean, off by default") {
+        CHECK_FALSE(Config{}.connection_log);
+        CHECK(config_of(R"({"connection_log": true})").connection_log);
+        CHECK(error_of(R"({"connection_log": "yes"})") == "connection_log: must be a boolean, got string");
     }
 }
