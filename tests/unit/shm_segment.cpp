@@ -102,7 +102,7 @@ TEST_CASE("attach refuses a segment whose header does not match this build") {
     SUBCASE("another layout version") {
         h.layout_version = 99;
         std::string e = attach_error(n.name);
-        CHECK(contains(e, "layout version is 99 in the segment but " + std::to_string(shm::kLayoutVersion) + " in this build"));
+        CHECK(contains(e, "layout version is 99 in the segment but " + std::to_string(kLayoutVersion) + " in this build"));
         CHECK(contains(e, "same build"));
     }
     SUBCASE("another sizeof(ControlBlock)") {
