@@ -256,6 +256,7 @@ json workers_json(const ClusterSnapshot& s) {
             {"messages_in", t.messages_in},
             {"messages_out", t.deliveries},
             {"restarts", w.restarts},
+            {"version", w.version},
         });
     }
     return {{"workers", std::move(list)}};
@@ -286,6 +287,11 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     Exposition e;
     e.family("ringcast_build_info", "gauge", "Always 1; the version label names the build.");
     e.sample({{"version", s.version}}, uint64_t{1});
+    // During a rollout the workers may run another build than the supervisor.
+    e.family("ringcast_worker_build_info", "gauge", "Always 1; the build each worker process runs.");
+    for (const auto& w : s.workers) {
+        if (!w.version.empty()) e.sample({{"worker", std::to_string(w.index)}, {"version", w.version}}, uint64_t{1});
+    }
     e.family("ringcast_uptime_seconds", "gauge", "Seconds since the supervisor started.");
     e.sample({}, static_cast<double>(s.uptime_ms) / 1000.0);
     e.family("ringcast_draining", "gauge",

@@ -47,6 +47,7 @@ struct WorkerSnapshot {
     uint32_t restarts = 0;
     int numa_node = -1;
     std::vector<ShardSnapshot> shards;
+    std::string version;  // the build the worker process runs ("" until it said so)
 };
 
 struct ClusterSnapshot {

@@ -385,6 +385,8 @@ bool Supervisor::restart_on_exit(pid_t pid, int status) {
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     w.pid = restart_.new_pid;
     w.channel = std::move(restart_.new_channel);
+    w.version.clear();
+    read_worker_channel(w);  // its "version" line may already wait there
     w.incarnation++;
     w.hot_restarts++;
     w.started_ns = monotonic_ns();
@@ -625,6 +627,7 @@ ClusterSnapshot Supervisor::snapshot() {
         ws.incarnation = w.incarnation;
         ws.restarts = w.restarts + w.hot_restarts;
         ws.numa_node = w.placement.numa_node;
+        ws.version = w.version;
         for (const auto& p : w.placement.shards) {
             const shm::ControlBlock& cb = segment_->control(p.member);
             const shm::Stats& st = cb.stats;
@@ -884,6 +887,10 @@ void Supervisor::read_worker_channel(WorkerProcess& w) {
     ssize_t n = recv(w.channel.get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n <= 0) return;  // EOF: the worker is gone; SIGCHLD tells the rest
     buf.resize(static_cast<size_t>(n));
+    if (buf.rfind("version ", 0) == 0) {
+        w.version = buf.substr(8);
+        return;
+    }
     if (!conn_query_.active) return;
     static const std::string kChunk = "connections ";
     if (buf.rfind(kChunk, 0) == 0) {

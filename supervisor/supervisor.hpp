@@ -33,6 +33,7 @@ struct WorkerProcess {
     uint64_t backoff_ms = 0;
     bool announced_ready = false;
     uint32_t hot_restarts = 0;
+    std::string version;           // reported by the worker process at start
     Fd channel;                    // SOCK_SEQPACKET to the worker: "handoff" (+fd), "drain"
 };
 

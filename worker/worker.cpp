@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "ringcast/version.hpp"
 #include "shm/segment.hpp"
 #include "worker/fd.hpp"
 #include "worker/handoff.hpp"
@@ -208,6 +209,11 @@ int run_worker(const WorkerOptions& options) {
     for (auto& s : shards) s->go();
 
     Fd control(options.control_fd);
+    if (control.valid()) {
+        // The supervisor shows which build each worker runs (a rollout mixes them).
+        std::string hello = std::string("version ") + kVersion;
+        send(control.get(), hello.data(), hello.size(), MSG_NOSIGNAL);
+    }
     uint16_t stop_code = 1001;
     while (true) {
         pollfd fds[2] = {{signals.get(), POLLIN, 0}, {control.get(), POLLIN, 0}};

@@ -289,10 +289,11 @@ void print_workers(const json& answer) {
         rows.push_back({cell(field(w, "index")), cell(field(w, "pid")), cell(field(w, "state")),
                         cell(field(w, "incarnation")), cell(field(w, "shards")),
                         cell(field(w, "connections")), cell(field(w, "messages_in")),
-                        cell(field(w, "messages_out")), cell(field(w, "restarts"))});
+                        cell(field(w, "messages_out")), cell(field(w, "restarts")),
+                        cell(field(w, "version"))});
     }
     print_table({"INDEX", "PID", "STATE", "INCARNATION", "SHARDS", "CONNS", "MSGS_IN", "MSGS_OUT",
-                 "RESTARTS"},
+                 "RESTARTS", "VERSION"},
                 rows);
 }
 

@@ -275,8 +275,8 @@ ClusterSnapshot cluster() {
     c.max_buffered_bytes = 8ull << 20;
     c.hugepages = true;
     c.worker_restarts_total = 3;
-    WorkerSnapshot w0{0, 100, "running", 2, 1, 0, {shard(0, 0), shard(1, 100)}};
-    WorkerSnapshot w1{1, 200, "restarting", 4, 2, 0, {shard(2, 1000)}};
+    WorkerSnapshot w0{0, 100, "running", 2, 1, 0, {shard(0, 0), shard(1, 100)}, "0.1.0"};
+    WorkerSnapshot w1{1, 200, "restarting", 4, 2, 0, {shard(2, 1000)}, ""};
     w1.shards[0].state = "starting";
     c.workers = {w0, w1};
     return c;
