@@ -408,7 +408,8 @@ TEST_CASE("workers_json lists each worker with its shards and summed counters") 
                        {"connections", 102},
                        {"messages_in", 3 + 103},
                        {"messages_out", 108},
-                       {"restarts", 1}});
+                       {"restarts", 1},
+                       {"version", "0.1.0"}});
     CHECK(w[1]["state"] == "restarting");
     CHECK(w[1]["restarts"] == 2);
     CHECK(w[1]["members"] == json{2});
