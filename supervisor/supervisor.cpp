@@ -408,8 +408,9 @@ void Supervisor::restart_step(uint64_t now) {
     WorkerProcess& w = workers_[restart_.queue.front()];
     if (restart_.old_gone) {
         if (w.announced_ready) {
-            restart_.done.push_back("worker " + std::to_string(w.index) + ": pid " + std::to_string(w.pid) +
-                                    " started" + (restart_.drain ? " (drained)" : ""));
+            restart_.done.push_back("worker " + std::to_string(w.index) + ": pid " +
+                                    (restart_.old_pid > 0 ? std::to_string(restart_.old_pid) + " -> " : "") +
+                                    std::to_string(w.pid) + (restart_.drain ? " (drained)" : " (started)"));
             w.hot_restarts++;
             restart_.queue.erase(restart_.queue.begin());
             restart_next();
@@ -619,7 +620,7 @@ ClusterSnapshot Supervisor::snapshot() {
     s.max_buffered_bytes = config_.max_buffered_bytes;
     s.hugepages = segment_ && segment_->hugepages();
     for (const auto& w : workers_) {
-        s.worker_restarts_total += w.restarts;
+        s.worker_restarts_total += w.restarts + w.hot_restarts;
         WorkerSnapshot ws;
         ws.index = w.index;
         ws.pid = w.pid;
@@ -722,6 +723,9 @@ std::string Supervisor::set_setting(const std::string& key, const nlohmann::json
     // Settings that can change while running; everything else needs a restart of the
     // workers (restart all) after editing the config file, or a reload (SIGHUP).
     nlohmann::json patch = {{key, value}};
+    // Unknown keys and bad values are named first, as in a config file.
+    auto parsed = parse_config_json(patch.dump(), config_);
+    if (auto* err = std::get_if<ConfigError>(&parsed)) return err->message();
     static const char* kRuntime[] = {"log_level", "max_buffered_bytes", "stats_interval_ms"};
     bool runtime = false;
     for (const char* k : kRuntime) runtime = runtime || key == k;
@@ -729,8 +733,6 @@ std::string Supervisor::set_setting(const std::string& key, const nlohmann::json
         return "cannot change " + key +
                " at run time (run-time settings: log_level, max_buffered_bytes, stats_interval_ms)";
     }
-    auto parsed = parse_config_json(patch.dump(), config_);
-    if (auto* err = std::get_if<ConfigError>(&parsed)) return err->message();
     Config next = std::get<Config>(parsed);
     if (auto err = validate(next)) return err->message();
     config_ = next;

@@ -62,6 +62,7 @@ struct Connection {
     uint32_t open_index = UINT32_MAX;  // position in the shard's open list
     std::vector<HeldChunk> held;       // pushback: chunks not yet fed
     std::vector<uint8_t> replay;       // unparsed input handed over by a previous process
+    std::vector<uint32_t> held_from;   // queued ring frames per producer (pins that ring's cursor)
 
     // Tracking (probes --connections, connection_log): cheap counters, always kept.
     char peer[48] = {};            // "ip:port"
@@ -75,6 +76,7 @@ struct Connection {
     uint64_t last_rx_ns = 0;
     uint64_t linger_deadline_ns = 0;
     bool ping_outstanding = false;
+    uint64_t ping_sent_ns = 0;
 };
 
 }  // namespace ringcast::worker

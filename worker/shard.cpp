@@ -641,7 +641,7 @@ void Shard::deliver_from_rings() {
     // A backlog past max_buffered_bytes is slow; one frame alone never is (size() > 1
     // below), so a message larger than the bound still reaches a client that keeps up.
     const uint64_t max_buffered = max_buffered_.load(std::memory_order_relaxed);
-    // A client holding more than 3/4 of a ring pins that ring's cursor: it is slow too.
+    // A client holding more than 3/4 of one ring pins that ring's cursor: it is slow too.
     const size_t max_frames = ring_capacity_ - ring_capacity_ / 4;
     uint64_t deliveries = 0;
     for (uint32_t p = 0; p < members_; ++p) {
@@ -655,14 +655,14 @@ void Shard::deliver_from_rings() {
             uint32_t holders = 0;
             for (Connection* c : open_) {
                 if (own && d.origin_conn == c->serial) continue;
-                c->out.push(OutFrame{frame, d.length, static_cast<uint16_t>(p), seq});
+                push_ref(*c, OutFrame{frame, d.length, static_cast<uint16_t>(p), seq});
                 ++holders;
                 if (!c->in_dirty) {
                     c->in_dirty = true;
                     dirty_.push_back(c);
                 }
                 if (!c->slow && c->out.size() > 1 &&
-                    (c->out.bytes() > max_buffered || c->out.size() > max_frames)) {
+                    (c->out.bytes() > max_buffered || c->held_from[p] > max_frames)) {
                     c->slow = true;
                     slow_.push_back(c);
                 }
@@ -683,17 +683,24 @@ void Shard::deliver_from_rings() {
         // Keep only what the kernel may still be reading (a send in flight, or a frame half
         // sent), so the stream stays well-formed, then say why we close.
         size_t keep = c->send_inflight ? c->inflight_frames : (c->out.front_offset() ? 1 : 0);
-        c->out.drop_after(keep, [this](const OutFrame& f) { drop_frame(f); });
+        c->out.drop_after(keep, [this, c](const OutFrame& f) { drop_frame(*c, f); });
         queue_close(*c, proto::close_code::PolicyViolation, "slow client");
     }
     slow_.clear();
 }
 
-void Shard::drop_frame(const OutFrame& f) {
+void Shard::push_ref(Connection& c, const OutFrame& f) {
+    c.out.push(f);
+    if (c.held_from.size() < members_) c.held_from.resize(members_, 0);
+    ++c.held_from[f.producer];
+}
+
+void Shard::drop_frame(Connection& c, const OutFrame& f) {
     if (f.producer == OutFrame::kOwned) {
         delete[] f.data;
     } else {
         trackers_[f.producer].drop(f.seq);
+        --c.held_from[f.producer];
     }
 }
 
@@ -799,7 +806,7 @@ void Shard::on_send(Connection& c, int res) {
     c.bytes_out += static_cast<uint64_t>(res);
     c.out.consume(static_cast<size_t>(res), [this, &c](const OutFrame& f) {
         if (f.producer != OutFrame::kOwned) ++c.msgs_out;
-        drop_frame(f);
+        drop_frame(c, f);
     });
     if (!c.out.empty()) {
         mark_dirty(c);
@@ -863,7 +870,7 @@ void Shard::destroy(Connection& c) {
     c.fd = -1;
     c.state = ConnState::Closing;
     c.handshake.reset();
-    c.out.drop_after(0, [this](const OutFrame& f) { drop_frame(f); });
+    c.out.drop_after(0, [this, &c](const OutFrame& f) { drop_frame(c, f); });
     for (const HeldChunk& h : c.held) {
         if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
     }
@@ -921,13 +928,17 @@ void Shard::housekeeping(uint64_t now) {
                 break;
             case ConnState::Open:
                 if (!ping_sweep) break;
-                if (now - c.last_rx_ns >= 2 * interval) {
+                // Silent for an interval: ping. Still silent an interval after the ping (two in
+                // all): closed. The clock starts at our ping, so a shorter interval set at run
+                // time never closes a client before it was asked.
+                if (c.ping_outstanding && now - c.ping_sent_ns >= interval) {
                     queue_close(c, proto::close_code::GoingAway, "ping timeout");
                 } else if (now - c.last_rx_ns >= interval && !c.ping_outstanding) {
                     uint8_t frame[proto::kMaxControlFrame];
                     size_t len = proto::encode_control_frame(frame, proto::Opcode::Ping, nullptr, 0);
                     queue_owned(c, frame, len);
                     c.ping_outstanding = true;
+                    c.ping_sent_ns = now;
                 }
                 break;
         }
@@ -1157,6 +1168,7 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.msg_active = r.msg_active;
         c.msg_ready = r.msg_ready;
         c.ping_outstanding = r.ping_outstanding;
+        c.ping_sent_ns = now_ns_;
         c.want_close = r.want_close;
         c.last_rx_ns = now_ns_ - std::min(r.rx_age_ns, now_ns_);
         c.opened_ns = now_ns_ - std::min(r.age_ns, now_ns_);
@@ -1185,7 +1197,7 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
                 c.out.push_owned(o.owned.data(), o.owned.size());
             } else {
                 const shm::Descriptor& d = consumer_->descriptor(o.producer, o.seq);
-                c.out.push(OutFrame{consumer_->frame(o.producer, d), o.len, o.producer, o.seq});
+                push_ref(c, OutFrame{consumer_->frame(o.producer, d), o.len, o.producer, o.seq});
             }
         }
         c.out.set_front_offset(r.out_offset);

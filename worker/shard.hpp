@@ -104,7 +104,8 @@ private:
     void leave_open_list(Connection& c);
     void destroy(Connection& c);
     void finish_if_idle(Connection& c);
-    void drop_frame(const OutFrame& f);
+    void push_ref(Connection& c, const OutFrame& f);
+    void drop_frame(Connection& c, const OutFrame& f);
     void begin_shutdown();
 
     void begin_freeze();

@@ -971,3 +971,284 @@ async def wait_for(pred, timeout, what, interval=0.05):
 def require_ss():
     if not have_ss():
         raise TestSkip("`ss` (iproute2) is not installed; it is needed to see which worker owns which socket")
+
+
+# --------------------------------------------------------------------------- control socket, HTTP, logs
+#
+# Helpers for the operability tests (hot restart, control socket, metrics, signals). Appended;
+# nothing above depends on them.
+
+
+def ringcastctl_path():
+    p = os.path.join(bin_dir(), "ringcastctl")
+    if not os.access(p, os.X_OK):
+        raise TestFailure(f"ringcastctl not found or not executable: {p} (RINGCAST_BIN={os.environ.get('RINGCAST_BIN')!r})")
+    return p
+
+
+def ctl_socket_of(srv):
+    return srv.config["control_socket"]
+
+
+def ctl_run(sock_path, *args, timeout=20.0):
+    """Blocking `ringcastctl --socket PATH ARGS...` -> (exit code, stdout, stderr)."""
+    cmd = [ringcastctl_path(), "--socket", sock_path] + [str(a) for a in args]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise TestFailure(f"`{' '.join(cmd[1:])}` did not finish within {timeout}s")
+    return r.returncode, r.stdout, r.stderr
+
+
+async def actl(sock_path, *args, timeout=20.0):
+    """`ringcastctl` from a coroutine (the event loop keeps serving the clients meanwhile)."""
+    cmd = [ringcastctl_path(), "--socket", sock_path] + [str(a) for a in args]
+    p = await asyncio.create_subprocess_exec(*cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(p.communicate(), timeout)
+    except asyncio.TimeoutError:
+        p.kill()  # our own child, by its pid
+        await p.wait()
+        raise TestFailure(f"`ringcastctl {' '.join(map(str, args))}` did not finish within {timeout}s")
+    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def parse_ctl_json(rc, out, err, what):
+    """The one JSON answer line `ringcastctl --json` printed."""
+    lines = [l for l in out.splitlines() if l.strip()]
+    if len(lines) != 1:
+        raise TestFailure(f"{what}: expected one JSON line on stdout, got {len(lines)} (rc={rc}): {out[:500]!r} "
+                          f"stderr {err[:500]!r}")
+    try:
+        ans = json.loads(lines[0])
+    except ValueError as e:
+        raise TestFailure(f"{what}: answer is not JSON ({e}): {lines[0][:500]!r}")
+    if not isinstance(ans, dict) or "ok" not in ans:
+        raise TestFailure(f"{what}: answer is not an object with \"ok\": {lines[0][:500]!r}")
+    return ans
+
+
+async def actl_json(sock_path, *args, timeout=20.0, expect_ok=True):
+    """`ringcastctl --json ARGS` -> (rc, answer dict); with expect_ok, fail unless rc 0 and ok:true."""
+    rc, out, err = await actl(sock_path, "--json", *args, timeout=timeout)
+    ans = parse_ctl_json(rc, out, err, f"ringcastctl --json {' '.join(map(str, args))}")
+    if expect_ok:
+        check(rc == 0 and ans.get("ok") is True,
+              f"ringcastctl {' '.join(map(str, args))}: rc={rc} answer={ans} stderr={err.strip()!r}")
+    return rc, ans
+
+
+async def workers_by_index(sock_path):
+    """{index: pid} from `ringcastctl --json workers`."""
+    _, ans = await actl_json(sock_path, "workers")
+    return {w["index"]: w["pid"] for w in ans["workers"]}
+
+
+class ControlClient:
+    """Raw AF_UNIX stream client for the control socket: bytes in, answer lines out."""
+
+    def __init__(self, path, timeout=5.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def read_line(self, timeout=5.0):
+        """Next answer line as a dict; raises ConnectionGone on EOF/RST before a full line
+        (a last line without its newline is returned)."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            if b"\n" in self.buf:
+                line, _, self.buf = self.buf.partition(b"\n")
+                return self._parse(line)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TestFailure(f"control socket: no answer line within {timeout}s (have {self.buf[:200]!r})")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                raise ConnectionGone("RST")
+            if not chunk:
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return self._parse(line)
+                raise ConnectionGone("EOF")
+            self.buf += chunk
+        raise TestFailure("control socket: read_line loop bound reached")
+
+    @staticmethod
+    def _parse(line):
+        try:
+            ans = json.loads(line.decode("utf-8"))
+        except ValueError as e:
+            raise TestFailure(f"control socket answer is not one JSON object per line ({e}): {line[:300]!r}")
+        check(isinstance(ans, dict) and isinstance(ans.get("ok"), bool),
+              f"control socket answer without a boolean \"ok\": {line[:300]!r}")
+        check(ans["ok"] or isinstance(ans.get("error"), str), f"error answer without an \"error\" string: {ans}")
+        return ans
+
+    def request(self, obj, timeout=5.0):
+        self.send((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
+        return self.read_line(timeout)
+
+    def expect_eof(self, timeout=3.0):
+        """The server must close the connection (pending bytes are discarded); returns 'EOF'/'RST'."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TestFailure(f"control socket: connection not closed by the server within {timeout}s")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return "RST"
+            if not chunk:
+                return "EOF"
+        raise TestFailure("control socket: expect_eof loop bound reached")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def http_request(port, path, method="GET", timeout=5.0, host="127.0.0.1"):
+    """One HTTP/1.1 request (Connection: close) -> (status, {header: value}, body bytes)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            if time.monotonic() > deadline:
+                raise TestFailure(f"HTTP {method} {path}: no complete response within {timeout}s (have {data[:200]!r})")
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                raise TestFailure(f"HTTP {method} {path}: no complete response within {timeout}s (have {data[:200]!r})")
+            if not chunk:
+                break
+            data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    check(sep, f"HTTP {method} {path}: response without an end of head: {data[:300]!r}")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    check(m is not None, f"HTTP {method} {path}: bad status line {lines[0]!r}")
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers and method != "HEAD":
+        n = int(headers["content-length"])
+        check(len(body) == n, f"HTTP {method} {path}: Content-Length {n} but {len(body)} body bytes")
+    return int(m.group(1)), headers, body
+
+
+async def ahttp_request(port, path, method="GET", timeout=5.0):
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: http_request(port, path, method, timeout))
+
+
+class LogTail:
+    """Incremental reader of a log file: new complete lines since the last look."""
+
+    def __init__(self, path, from_end=True):
+        self.path = path
+        self.pos = 0
+        self.partial = b""
+        if from_end:
+            try:
+                self.pos = os.path.getsize(path)
+            except OSError:
+                self.pos = 0
+        self.lines = []  # every complete line read so far (after the start position)
+
+    def poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return []
+        self.pos += len(data)
+        data = self.partial + data
+        *new, self.partial = data.split(b"\n")
+        new = [l.decode("utf-8", "replace") for l in new]
+        self.lines += new
+        return new
+
+    def find(self, *needles):
+        """Lines (read so far) containing every needle."""
+        self.poll()
+        return [l for l in self.lines if all(n in l for n in needles)]
+
+    async def wait_for(self, *needles, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = self.find(*needles)
+            if hits:
+                return hits
+            if time.monotonic() > deadline:
+                raise TestFailure(f"timed out after {timeout}s waiting for a log line with {needles} in {self.path}; "
+                                  f"last lines: {self.lines[-8:]}")
+            await asyncio.sleep(0.05)
+
+
+def write_file_atomically(path, data, mode=0o755):
+    """Write to a new file beside `path`, then rename it over `path` (how an upgrade lands on disk)."""
+    tmp = f"{path}.new-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    os.rename(tmp, path)
+
+
+class CopiedBinaryServer(Server):
+    """A Server started from a private copy of the ringcast binary (in its temp dir), so a test
+    may replace the file on disk that restarted workers are exec'ed from."""
+
+    def __init__(self, name="ringcast", **kw):
+        super().__init__(name, **kw)
+        self.bin_copy = os.path.join(self.tmp, "bin", "ringcast")
+        os.makedirs(os.path.dirname(self.bin_copy), exist_ok=True)
+        shutil.copy2(ringcast_path(), self.bin_copy)
+
+    def start(self, *a, **kw):
+        global ringcast_path
+        real = ringcast_path
+        ringcast_path = lambda: self.bin_copy  # noqa: E731 - Server.start looks it up here
+        try:
+            return Server.start(self, *a, **kw)
+        finally:
+            ringcast_path = real
+
+    def install_binary(self, data):
+        write_file_atomically(self.bin_copy, data)
+
+    def restore_binary(self):
+        with open(ringcast_path(), "rb") as f:
+            write_file_atomically(self.bin_copy, f.read())
+
+
+def proc_pids_with_arg(needle):
+    """Pids (not zombies) whose command line contains `needle` (e.g. a test's own config path):
+    for checking that nothing of ours is left; never used to signal anything."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and needle in proc_cmdline(int(d)) and pid_alive(int(d)):
+            out.append(int(d))
+    return out
