@@ -33,6 +33,7 @@ test: build build-asan build-tsan build-fuzz
 	ctest --test-dir build --output-on-failure -j2
 
 bench: build
+	./deploy/install-deps.sh --bench
 	./bench/run.sh
 
 clean:

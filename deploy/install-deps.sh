@@ -6,6 +6,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="build-essential cmake pkg-config liburing-dev libboost-dev libhwloc-dev
   nlohmann-json3-dev doctest-dev libssl-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-websockets python3-prometheus-client iproute2 procps libsystemd-dev systemd"
+# `--bench` adds what the benchmark peers need (Go gorilla/websocket, matplotlib for the chart).
+if [ "${1:-}" = "--bench" ]; then
+  pkgs="$pkgs golang-go golang-github-gorilla-websocket-dev python3-matplotlib"
+fi
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

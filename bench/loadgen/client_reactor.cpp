@@ -86,6 +86,14 @@ struct ClientReactor::Receipt {
                 return;
         }
         ++r.unique_;
+        uint64_t& last = res.last_rx_ns[size_t{local} * r.senders_total_ + h.sender];
+        if (last && now - last > res.max_gap_ns) {
+            res.max_gap_ns = now - last;
+            res.max_gap_end_ns = now;
+            res.max_gap_receiver = c.global_id;
+            res.max_gap_sender = h.sender;
+        }
+        last = now;
         if (now >= r.measure_start_ns_ && now < r.measure_end_ns_) ++res.measured_deliveries;
         if (h.send_ns >= r.measure_start_ns_ && h.send_ns < r.measure_end_ns_)
             res.latency.record(now > h.send_ns ? now - h.send_ns : 0);
@@ -141,6 +149,7 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
         senders_.push_back(s);
     }
     result_.tracks.assign(conns_.size() * senders_total_, SequenceTrack{});
+    result_.last_rx_ns.assign(conns_.size() * senders_total_, 0);
     if (plan.opts.rate > 0) interval_ns_ = static_cast<uint64_t>(1e9 / plan.opts.rate);
 
     uint64_t seed[2] = {0, 0};

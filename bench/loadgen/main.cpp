@@ -145,6 +145,8 @@ struct Totals {
     uint64_t duplicates = 0, reordered = 0, gaps = 0, self_echo = 0, bad_payload = 0;
     uint64_t errors = 0, window_stalls = 0, nobufs = 0, pings = 0, server_closes = 0;
     uint64_t unique = 0, loss = 0, closed_receivers = 0;
+    uint64_t max_gap_ns = 0, max_gap_end_ns = 0;
+    uint32_t max_gap_receiver = 0, max_gap_sender = 0;
     LatencyHistogram latency;
     std::vector<std::string> error_samples;
     std::vector<uint64_t> loss_by_sender;
@@ -172,6 +174,12 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
         t.pings += x.pings;
         t.server_closes += x.server_closes;
         t.latency.merge(x.latency);
+        if (x.max_gap_ns > t.max_gap_ns) {
+            t.max_gap_ns = x.max_gap_ns;
+            t.max_gap_end_ns = x.max_gap_end_ns;
+            t.max_gap_receiver = x.max_gap_receiver;
+            t.max_gap_sender = x.max_gap_sender;
+        }
         for (auto& e : x.error_samples)
             if (t.error_samples.size() < 16) t.error_samples.push_back(e);
         for (auto [slot, n] : x.sender_sent) sent_by_slot[slot] = n;
@@ -413,6 +421,10 @@ int main(int argc, char** argv) {
                      t.sent, t.deliveries, expected, t.loss, t.duplicates, t.reordered, t.self_echo,
                      t.errors + t.bad_payload, drained ? "" : " (drain timed out)");
         std::fprintf(stderr,
+                     "  longest gap between two messages of one sender at one receiver: %.1f ms "
+                     "(connection %u, sender %u)\n",
+                     static_cast<double>(t.max_gap_ns) / 1e6, t.max_gap_receiver, t.max_gap_sender);
+        std::fprintf(stderr,
                      "  cpu over the measured window: server %.2f s (%.2f cores, %.3f "
                      "us/delivery), client %.2f s (%.2f cores)\n",
                      srv_cpu, srv_cpu / measured_sec, srv_cpu * 1e6 / t.measured_deliveries,
@@ -467,6 +479,17 @@ int main(int argc, char** argv) {
         .u64("duplicates", t.duplicates)
         .u64("reordered", t.reordered)
         .u64("self_echo", t.self_echo);
+    // The longest a receiver waited between two messages of one sender (whole run); where it
+    // ended, in seconds from the start of the measured window (negative: in the warmup).
+    // Signed: the gap may have ended in the warmup, before the measured window.
+    const auto gap_end_ns = static_cast<int64_t>(t.max_gap_end_ns - control.measure_start_ns);
+    const double gap_end_sec = static_cast<double>(gap_end_ns) / 1e9;
+    j.open("max_gap")
+        .num("ms", static_cast<double>(t.max_gap_ns) / 1e6, 3)
+        .num("end_sec", t.max_gap_ns ? gap_end_sec : NAN, 3)
+        .u64("receiver", t.max_gap_receiver)
+        .u64("sender", t.max_gap_sender)
+        .close();
     j.open("measured")
         .num("seconds", measured_sec)
         .u64("messages_sent", t.measured_sent)

@@ -66,6 +66,11 @@ struct ThreadResult {
     std::vector<int64_t> receiver_slot;
     std::vector<SequenceTrack> tracks;   // receiver-major, opts.senders per receiver
     std::vector<uint8_t> receiver_open;  // 1 while the connection stayed open to the end
+    // Longest wait between two distinct arrivals from one sender at one receiver (a stall,
+    // e.g. during a restart), where it ended and who saw it; last_rx_ns is indexed as tracks.
+    std::vector<uint64_t> last_rx_ns;
+    uint64_t max_gap_ns = 0, max_gap_end_ns = 0;
+    uint32_t max_gap_receiver = 0, max_gap_sender = 0;
 };
 
 }  // namespace ringcast::bench

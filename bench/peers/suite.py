@@ -1,0 +1,1095 @@
+#!/usr/bin/env python3
+"""The benchmark suite behind bench/run.sh: ringcast against npm ws, Boost.Beast and Go
+gorilla/websocket, every scenario repeated, the median kept, a report and a chart written.
+
+Each run starts a fresh server pinned to --server-cpus (taskset), runs ringcast-bench pinned
+to --gen-cpus with --server-pid (so the server's CPU and RSS are sampled), parses the JSON
+line the generator prints last, and stops the server. Before the suite it waits (bounded)
+for the 1-minute load average to drop below --max-load; before each run it waits (bounded)
+until the machine's busy CPU, sampled over one second, is below --quiet-cores. Whatever it
+waited, and what the generator saw of other work during the measured window
+(host_other_cores), is written down next to the figures.
+
+Only processes this script started are ever signalled, by PID.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PEERS = REPO / "bench" / "peers"
+
+# The generator's flags per scenario (the measured duration is added by the runner).
+SCENARIOS = {
+    "s1": "--conns 1000 --senders 10 --size 64 --window 4",
+    "s1w16": "--conns 1000 --senders 10 --size 64 --window 16",
+    "s2": "--conns 100 --senders 1 --size 16384 --window 4",
+    "s3": "--conns 10000 --senders 1 --size 64 --rate 100 --idle-hold 3",
+    "s3lo": "--conns 10000 --senders 1 --size 64 --rate 2 --idle-hold 3",
+}
+DESCRIPTIONS = {
+    "s1": "1000 connections, 10 senders, 64 B, window 4 (max rate)",
+    "s1w16": "as s1 with window 16",
+    "s2": "100 connections, 1 sender, 16 KiB, window 4 (max rate)",
+    "s3": "10,000 connections idle 3 s (RSS per connection), then 1 sender at 100 msg/s",
+    "s3lo": "as s3 at 2 msg/s",
+    "scale": "s1 against ringcast with 1, 2 and 3 worker processes of one shard each, "
+             "all on the server CPU",
+    "restart": "s1 at a fixed rate while `ringcastctl restart all` replaces every worker",
+}
+PEER_SERVERS = ["ws", "beast", "gorilla"]
+ALL_SERVERS = ["ringcast"] + PEER_SERVERS
+SERVER_TITLES = {
+    "ringcast": "ringcast",
+    "ws": "npm ws (Node.js)",
+    "beast": "Boost.Beast",
+    "gorilla": "Go gorilla/websocket",
+}
+PEER_SCENARIOS = ["s1", "s1w16", "s2", "s3", "s3lo"]
+ALL_SCENARIOS = PEER_SCENARIOS + ["scale", "restart"]
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# The machine
+# ---------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loadavg() -> tuple[float, float, float]:
+    a = Path("/proc/loadavg").read_text().split()
+    return float(a[0]), float(a[1]), float(a[2])
+
+
+def busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    total = sum(f[:8])
+    return total - idle, total
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    b0, t0 = busy_jiffies()
+    time.sleep(seconds)
+    b1, t1 = busy_jiffies()
+    ncpu = os.cpu_count() or 1
+    return (b1 - b0) / max(1, t1 - t0) * ncpu
+
+
+def wait_for_load(max_load: float, max_wait: float) -> dict:
+    start = time.monotonic()
+    first = loadavg()[0]
+    while True:
+        la = loadavg()[0]
+        waited = time.monotonic() - start
+        if la < max_load:
+            return {"loadavg_1m_first": first, "loadavg_1m": la, "waited_sec": round(waited, 1),
+                    "quiet": True}
+        if waited >= max_wait:
+            return {"loadavg_1m_first": first, "loadavg_1m": la, "waited_sec": round(waited, 1),
+                    "quiet": False}
+        time.sleep(2)
+
+
+def wait_for_quiet(quiet_cores: float, max_wait: float) -> dict:
+    """Waits until other work keeps fewer than quiet_cores CPUs busy (1 s samples)."""
+    if max_wait <= 0:
+        return {"busy_cores": None, "waited_sec": 0.0, "quiet": None}
+    start = time.monotonic()
+    while True:
+        b = busy_cores(1.0)
+        waited = time.monotonic() - start
+        if b < quiet_cores or waited >= max_wait:
+            return {"busy_cores": round(b, 2), "waited_sec": round(waited, 1),
+                    "quiet": b < quiet_cores}
+
+
+# ---------------------------------------------------------------------------------------
+# Processes (only ours, by PID)
+# ---------------------------------------------------------------------------------------
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                kids = Path(f"/proc/{p}/task/{t}/children").read_text().split()
+            except OSError:
+                continue
+            for k in kids:
+                out.append(int(k))
+                todo.append(int(k))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours is "alive" to kill(0); check the state.
+    try:
+        st = Path(f"/proc/{pid}/stat").read_text()
+        return st[st.rfind(")") + 2] != "Z"
+    except OSError:
+        return False
+
+
+def port_listeners(port: int) -> str:
+    r = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
+    return r.stdout
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Server:
+    """One server process we started (argv[0] is exec'd by taskset, so the PID is its own)."""
+
+    def __init__(self, kind: str, argv: list[str], env: dict | None, logdir: Path, tag: str,
+                 port: int, ready_pattern: str, ready_file: str):
+        self.kind, self.argv, self.port, self.tag = kind, argv, port, tag
+        self.out_path = logdir / f"{tag}.server.out"
+        self.err_path = logdir / f"{tag}.server.log"
+        self.ready_pattern, self.ready_file = ready_pattern, ready_file
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.known: set[int] = set()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc
+        return self.proc.pid
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Starts it and waits until it listens; returns "" or why it did not."""
+        if port_listeners(self.port).strip():
+            return f"port {self.port} is already in use"
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.out_path, "wb"),
+                                     stderr=open(self.err_path, "wb"))
+        deadline = time.monotonic() + timeout
+        path = self.out_path if self.ready_file == "out" else self.err_path
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"{self.kind} exited with {self.proc.returncode} before listening; " \
+                       f"see {self.err_path}"
+            try:
+                ready = self.ready_pattern in path.read_text(errors="replace")
+            except OSError:
+                ready = False
+            if ready:
+                owners = port_listeners(self.port)
+                if f"pid={self.pid}," in owners:
+                    return ""
+                if owners.strip():
+                    return f"port {self.port} is held by another process: {owners.strip()}"
+            time.sleep(0.05)
+        return f"{self.kind} did not listen on {self.port} within {timeout:.0f} s"
+
+    def note_children(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.known.update(descendants(self.pid))
+
+    def stop(self) -> dict:
+        """SIGTERM, then SIGKILL after 10 s; any child of ours left behind is killed by PID."""
+        if not self.proc:
+            return {}
+        self.note_children()
+        was_alive = self.proc.poll() is None
+        code = self.proc.returncode
+        if was_alive:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+        leftovers = []
+        for pid in sorted(self.known):
+            if alive(pid):
+                leftovers.append(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for _ in range(100):
+            if not port_listeners(self.port).strip():
+                break
+            time.sleep(0.05)
+        return {"alive_at_end": was_alive, "exit_code": code, "killed_leftovers": leftovers}
+
+
+def prio_prefix(nice: int) -> list[str]:
+    """A new session whose autogroup gets `nice`, then exec all the way down (same PID)."""
+    if nice == 0:
+        return []
+    return ["setsid", "bash", "-c",
+            'echo "$0" > /proc/self/autogroup 2>/dev/null; exec nice -n "$0" "$@"', str(nice)]
+
+
+# ---------------------------------------------------------------------------------------
+# Peers: make them runnable
+# ---------------------------------------------------------------------------------------
+
+class Tools:
+    def __init__(self, args):
+        self.bin_dir = Path(args.bin_dir).resolve()
+        self.build_dir = Path(args.build_dir).resolve() if args.build_dir else self.bin_dir.parent
+        self.peer_dir = self.build_dir / "bench-peers"
+        self.bench = self.bin_dir / "ringcast-bench"
+        self.ringcast = self.bin_dir / "ringcast"
+        self.ctl = self.bin_dir / "ringcastctl"
+        self.beast = self.bin_dir / "bench-peer-beast"
+        self.gorilla = self.peer_dir / "bench-peer-gorilla"
+        self.ws_modules = self.peer_dir / "ws" / "node_modules"
+        self.notes: dict[str, str] = {}
+        self.versions: dict[str, str] = {}
+
+    def prepare(self, servers: list[str]) -> list[str]:
+        """Makes each peer runnable; returns the servers that are. Notes why not for others."""
+        ok = []
+        for s in servers:
+            try:
+                why = getattr(self, f"_prepare_{s}")()
+            except (OSError, subprocess.SubprocessError) as e:
+                why = str(e)
+            if why:
+                self.notes[s] = why
+                log(f"{s}: not available: {why}")
+            else:
+                ok.append(s)
+        return ok
+
+    def _prepare_ringcast(self) -> str:
+        for p in (self.ringcast, self.ctl):
+            if not os.access(p, os.X_OK):
+                return f"no {p} (build the ringcast and ringcastctl targets)"
+        v = subprocess.run([str(self.ringcast), "--version"], capture_output=True, text=True)
+        self.versions["ringcast"] = (v.stdout or v.stderr).strip().splitlines()[0] if (
+            v.stdout or v.stderr) else "?"
+        return ""
+
+    def _prepare_beast(self) -> str:
+        if not os.access(self.beast, os.X_OK):
+            return f"no {self.beast} (build the bench-peer-beast target)"
+        hdr = Path("/usr/include/boost/version.hpp")
+        if hdr.exists():
+            m = re.search(r'BOOST_LIB_VERSION "([^"]+)"', hdr.read_text())
+            self.versions["beast"] = f"Boost {m.group(1).replace('_', '.')}" if m else "Boost"
+        return ""
+
+    def _prepare_ws(self) -> str:
+        node, npm = shutil.which("node"), shutil.which("npm")
+        if not node or not npm:
+            return "node/npm not found"
+        dest = self.peer_dir / "ws"
+        dest.mkdir(parents=True, exist_ok=True)
+        src_lock = (PEERS / "ws" / "package-lock.json").read_bytes()
+        stamp = dest / "package-lock.json"
+        if not (self.ws_modules / "ws" / "package.json").exists() or \
+                not stamp.exists() or stamp.read_bytes() != src_lock:
+            shutil.copy(PEERS / "ws" / "package.json", dest / "package.json")
+            shutil.copy(PEERS / "ws" / "package-lock.json", dest / "package-lock.json")
+            log(f"ws: npm ci in {dest}")
+            r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                               cwd=dest, capture_output=True, text=True, timeout=300)
+            if r.returncode != 0:
+                return f"npm ci failed: {r.stderr.strip()[-400:]}"
+        wsv = json.loads((self.ws_modules / "ws" / "package.json").read_text())["version"]
+        nv = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+        self.versions["ws"] = f"ws {wsv}, Node.js {nv}"
+        return ""
+
+    def _prepare_gorilla(self) -> str:
+        go = shutil.which("go")
+        if not go:
+            return "go not found (Debian: golang-go golang-github-gorilla-websocket-dev)"
+        gopath = Path("/usr/share/gocode")
+        if not (gopath / "src/github.com/gorilla/websocket").is_dir():
+            return "no /usr/share/gocode/src/github.com/gorilla/websocket " \
+                   "(Debian: golang-github-gorilla-websocket-dev)"
+        src = PEERS / "gorilla" / "main.go"
+        self.peer_dir.mkdir(parents=True, exist_ok=True)
+        if not self.gorilla.exists() or self.gorilla.stat().st_mtime < src.stat().st_mtime:
+            env = dict(os.environ, GO111MODULE="off", GOPATH=str(gopath), GOFLAGS="",
+                       GOPROXY="off", GOCACHE=str(self.peer_dir / "go-cache"))
+            log(f"gorilla: go build -o {self.gorilla}")
+            r = subprocess.run([go, "build", "-o", str(self.gorilla), "."], cwd=src.parent,
+                               env=env, capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                return f"go build failed: {r.stderr.strip()[-400:]}"
+        gv = subprocess.run([go, "version"], capture_output=True, text=True).stdout.strip()
+        pkg = subprocess.run(["dpkg-query", "-W", "-f=${Version}",
+                              "golang-github-gorilla-websocket-dev"],
+                             capture_output=True, text=True).stdout.strip()
+        self.versions["gorilla"] = f"gorilla/websocket {pkg or '?'} (Debian), " + \
+            gv.replace("go version ", "")
+        return ""
+
+
+# ---------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args, tools: Tools, out: Path, logdir: Path):
+        self.a, self.t, self.out = args, tools, out
+        self.logdir = logdir
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.port = args.port
+        self.runs: list[dict] = []
+
+    def next_port(self) -> int:
+        # A fresh port per run: the last run's TIME_WAIT sockets never collide with the next
+        # run's connections (10,000 per run on one source address would run out of ports).
+        for _ in range(200):
+            p = self.port
+            self.port = self.a.port if self.port >= self.a.port + 400 else self.port + 1
+            if not port_listeners(p).strip():
+                return p
+        raise RuntimeError("no free port")
+
+    def server_for(self, kind: str, port: int, tag: str, procs: int = 1, shards: int = 1
+                   ) -> Server:
+        pin = prio_prefix(self.a.nice) + ["taskset", "-c", self.a.server_cpus]
+        env = None
+        if kind == "ringcast":
+            ctl = self.logdir / f"{tag}.ctl.sock"
+            cfg = self.logdir / f"{tag}.ringcast.json"
+            cfg.write_text(json.dumps({
+                "listen": f"127.0.0.1:{port}", "worker_processes": procs, "shards": shards,
+                "control_socket": str(ctl)}) + "\n")
+            argv = pin + [str(self.t.ringcast), "--config", str(cfg)]
+            s = Server(kind, argv, env, self.logdir, tag, port, "event=ready", "err")
+            s.ctl_socket = ctl  # type: ignore[attr-defined]
+            s.config = cfg  # type: ignore[attr-defined]
+            return s
+        if kind == "ws":
+            env = dict(os.environ, NODE_PATH=str(self.t.ws_modules))
+            argv = pin + ["node", str(PEERS / "ws" / "server.js"), str(port)]
+        elif kind == "beast":
+            argv = pin + [str(self.t.beast), str(port)]
+        elif kind == "gorilla":
+            argv = pin + [str(self.t.gorilla), str(port)]
+        else:
+            raise ValueError(kind)
+        return Server(kind, argv, env, self.logdir, tag, port, "listening", "out")
+
+    def gen_argv(self, port: int, flags: str, pid: int, label: str) -> list[str]:
+        a = self.a
+        return prio_prefix(a.nice) + [
+            "taskset", "-c", a.gen_cpus, str(self.t.bench), "--url", f"ws://127.0.0.1:{port}/",
+            *shlex.split(flags), "--warmup", str(a.warmup), "--duration", str(a.duration),
+            "--server-pid", str(pid), "--label", label, *shlex.split(a.gen_flags)]
+
+    def one(self, scenario: str, server: str, variant: str, rep: int, flags: str,
+            procs: int = 1, shards: int = 1, restart_at: float | None = None) -> dict:
+        tag = f"{scenario}.{variant}.{rep}"
+        quiet = wait_for_quiet(self.a.quiet_cores, self.a.quiet_wait)
+        if quiet["quiet"] is False:
+            log(f"{tag}: machine still busy ({quiet['busy_cores']} cores) after "
+                f"{quiet['waited_sec']} s; running anyway")
+        port = self.next_port()
+        srv = self.server_for(server, port, tag, procs, shards)
+        shown_env = "".join(f"{k}={shlex.quote(v)} " for k, v in (srv.env or {}).items()
+                            if os.environ.get(k) != v)
+        rec: dict = {"scenario": scenario, "server": server, "variant": variant, "rep": rep,
+                     "port": port, "quiet": quiet, "loadavg": loadavg(), "procs": procs,
+                     "shards": shards, "server_cmd": shown_env + shlex.join(srv.argv),
+                     "time": dt.datetime.now().isoformat(timespec="seconds")}
+        try:
+            why = srv.start()
+        except BaseException:
+            srv.stop()
+            raise
+        if why:
+            rec.update(ok=False, error=why, json=None)
+            rec["server_stop"] = srv.stop()
+            log(f"{tag}: {why}")
+            self.runs.append(rec)
+            return rec
+        gen = self.gen_argv(port, flags, srv.pid, scenario)
+        rec["gen_cmd"] = shlex.join(gen)
+        gen_out, gen_err = self.logdir / f"{tag}.json", self.logdir / f"{tag}.log"
+        timeout = self.a.warmup + self.a.duration + 150 + (8 if "idle-hold" in flags else 0)
+        log(f"{tag}: {server} on :{port} pid {srv.pid}")
+        gp: subprocess.Popen | None = None
+        restart: Restart | None = None
+        try:
+            with open(gen_out, "wb") as fo, open(gen_err, "wb") as fe:
+                gp = subprocess.Popen(gen, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+                t0 = time.monotonic()
+                while gp.poll() is None:
+                    srv.note_children()
+                    if restart_at is not None and restart is None:
+                        restart = self.maybe_restart(srv, gen_err, restart_at, tag)
+                    if restart:
+                        restart.poll()
+                    if time.monotonic() - t0 > timeout:
+                        gp.kill()
+                        break
+                    time.sleep(0.02)
+                code = gp.wait()
+        except BaseException:  # interrupted: leave nothing of ours running
+            for p in (gp, restart.proc if restart else None):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.wait()
+            srv.stop()
+            raise
+        rec["gen_exit"] = code
+        if restart_at is not None:
+            rec["restart"] = restart.finish() if restart else {
+                "ran": False, "why": "the run ended before the trigger"}
+            if restart:
+                log(f"{tag}: restart all: {rec['restart'].get('result')}")
+        server_alive = srv.proc is not None and srv.proc.poll() is None
+        rec["server_stop"] = srv.stop()
+        rec["server_alive_after_run"] = server_alive
+        j = None
+        try:
+            lines = [ln for ln in gen_out.read_text().splitlines() if ln.strip()]
+            j = json.loads(lines[-1]) if lines else None
+        except (OSError, ValueError):
+            j = None
+        rec["json"] = j
+        problems = []
+        if j is None:
+            problems.append(f"no JSON from ringcast-bench (exit {code}); see {gen_err}")
+        elif j.get("status") != "completed":
+            problems.append(f"status {j.get('status')}: {'; '.join(j.get('error_samples', []))}")
+        if not server_alive:
+            problems.append(f"server exited during the run; see {srv.err_path}")
+        rec["ok"] = not problems
+        if problems:
+            rec["error"] = "; ".join(problems)
+            log(f"{tag}: FAILED: {rec['error']}")
+        elif j:
+            log(f"{tag}: {j['deliveries_per_sec']:.0f} deliveries/s, "
+                f"{fmt(j.get('server_cpu_us_per_delivery'), 3)} us/delivery, p99 "
+                f"{j['latency_us']['p99']:.0f} us, loss {j['loss']}, dup {j['duplicates']}, "
+                f"other {j.get('host_other_cores', 0):.2f} cores")
+        self.runs.append(rec)
+        return rec
+
+    def maybe_restart(self, srv: Server, gen_err: Path, at: float, tag: str
+                      ) -> "Restart | None":
+        """Once the generator's progress passes `at` s of the measured window, starts
+        `ringcastctl --socket S restart all` (it answers when every worker was replaced)."""
+        try:
+            text = gen_err.read_text(errors="replace")
+        except OSError:
+            return None
+        ts = [float(x) for x in re.findall(r"t=\s*([0-9.]+)s", text)]
+        if not ts or max(ts) + 1e-9 < at:
+            return None
+        argv = [str(self.t.ctl), "--socket", str(srv.ctl_socket), "restart",  # type: ignore
+                "all"]
+        return Restart(argv, self.logdir / f"{tag}.restart.log", max(ts))
+
+
+class Restart:
+    """`ringcastctl restart all`, run beside the generator; we never wait on it blocking."""
+
+    def __init__(self, argv: list[str], out: Path, at: float):
+        self.argv, self.out, self.at = argv, out, at
+        self.t0 = time.monotonic()
+        self.took: float | None = None
+        self.proc = subprocess.Popen(argv, stdout=open(out, "wb"), stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log(f"restart all started at t={at:.1f}s of the measured window")
+
+    def poll(self) -> None:
+        if self.took is None and self.proc.poll() is not None:
+            self.took = time.monotonic() - self.t0
+
+    def finish(self, grace: float = 65.0) -> dict:
+        """The generator is done; give ringcastctl its own answer timeout (60 s), then stop
+        it (ours, by PID) if it still has not answered."""
+        try:
+            self.proc.wait(timeout=max(0.0, grace - (time.monotonic() - self.t0)))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.poll()
+        out = self.out.read_text(errors="replace").strip()
+        code = self.proc.returncode
+        return {"ran": True, "cmd": shlex.join(self.argv), "exit": code,
+                "took_sec": round(self.took, 3) if self.took is not None else None,
+                "at_progress_sec": self.at, "output": out[-600:],
+                "result": "ok" if code == 0 else f"FAILED (exit {code}): {out[-300:]}"}
+
+
+# ---------------------------------------------------------------------------------------
+# Medians and the report
+# ---------------------------------------------------------------------------------------
+
+def git_state() -> str:
+    """The commit the tree is at, and whether it has local changes (read-only git calls)."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" with local changes" if dirty else "")
+
+
+def fmt(v, digits=0) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float) and v != v:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def is_paced(flags: str) -> bool:
+    return "--rate" in flags
+
+
+def median_run(runs: list[dict], paced: bool) -> dict | None:
+    good = [r for r in runs if r.get("ok") and r.get("json")]
+    if not good:
+        return None
+    if paced:  # the rate is fixed: the middle by loss, then by p99
+        good.sort(key=lambda r: (r["json"]["loss"], latency(r["json"], "p99") or float("inf")))
+    else:
+        good.sort(key=lambda r: r["json"]["deliveries_per_sec"])
+    return good[(len(good) - 1) // 2]
+
+
+def latency(j: dict, key: str) -> float | None:
+    """A latency percentile, or None when no message of the measured window arrived."""
+    if not (j.get("measured") or {}).get("latency_samples"):
+        return None
+    return j["latency_us"][key]
+
+
+def rss_per_conn(j: dict) -> tuple[float | None, str]:
+    if j.get("server_rss_per_conn_bytes") is not None:
+        return j["server_rss_per_conn_bytes"], "idle"
+    if j.get("server_rss_kb") is not None and j.get("server_rss_baseline_kb") is not None:
+        return (j["server_rss_kb"] - j["server_rss_baseline_kb"]) * 1024 / \
+            j["scenario"]["conns"], "end"
+    return None, ""
+
+
+def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    order: list[tuple[str, str]] = []
+    for r in runs:
+        k = (r["scenario"], r["variant"])
+        if k not in groups:
+            groups[k] = []
+            order.append(k)
+        groups[k].append(r)
+    rows = []
+    for k in order:
+        rs = groups[k]
+        paced = is_paced(flags_of.get(k[0], ""))
+        m = median_run(rs, paced)
+        dps = [r["json"]["deliveries_per_sec"] for r in rs if r.get("ok") and r.get("json")]
+        row = {"scenario": k[0], "variant": k[1], "server": rs[0]["server"],
+               "runs": len(rs), "ok_runs": len(dps), "paced": paced,
+               "dps_min": min(dps) if dps else None, "dps_max": max(dps) if dps else None,
+               "errors": [r.get("error") for r in rs if not r.get("ok")]}
+        if m:
+            j = m["json"]
+            rpc, rkind = rss_per_conn(j)
+            row.update({
+                "median_rep": m["rep"],
+                "deliveries_per_sec": j["deliveries_per_sec"],
+                "us_per_delivery": j.get("server_cpu_us_per_delivery"),
+                "p50_us": latency(j, "p50"), "p99_us": latency(j, "p99"),
+                "max_us": latency(j, "max"),
+                "measured_sent": j["measured"]["messages_sent"],
+                "measured_delivered_fraction": (
+                    j["measured"]["deliveries"] /
+                    (j["measured"]["messages_sent"] * (j["scenario"]["conns"] - 1))
+                    if j["measured"]["messages_sent"] else None),
+                "rss_per_conn_bytes": rpc, "rss_kind": rkind,
+                "loss": j["loss"], "duplicates": j["duplicates"],
+                "expected_deliveries": j.get("expected_deliveries"),
+                "reordered": j["reordered"], "self_echo": j["self_echo"],
+                "errors_in_run": j["errors"], "window_stalls": j.get("window_stalls"), "closed_connections": j.get("closed_connections"),
+                "server_cpu_cores": j.get("server_cpu_cores"),
+                "client_cpu_cores": j.get("client_cpu_cores"),
+                "host_other_cores": j.get("host_other_cores"),
+                "max_gap_ms": (j.get("max_gap") or {}).get("ms"),
+                "server_cmd": m["server_cmd"], "gen_cmd": m.get("gen_cmd"),
+                "restart": m.get("restart"),
+            })
+        rows.append(row)
+    # Ratios against npm ws in the same scenario.
+    for row in rows:
+        ws = next((x for x in rows if x["scenario"] == row["scenario"] and x["variant"] == "ws"
+                   and x.get("deliveries_per_sec")), None)
+        if ws and row.get("deliveries_per_sec"):
+            row["x_ws_dps"] = row["deliveries_per_sec"] / ws["deliveries_per_sec"]
+            if row.get("us_per_delivery") and ws.get("us_per_delivery"):
+                row["x_ws_cpu"] = ws["us_per_delivery"] / row["us_per_delivery"]
+    return rows
+
+
+def loss_text(r: dict) -> str:
+    if not r.get("loss"):
+        return "0"
+    exp = r.get("expected_deliveries")
+    return f"{r['loss']:,}" + (f" ({100 * r['loss'] / exp:.0f}%)" if exp else "")
+
+
+def variant_title(row: dict) -> str:
+    v = row["variant"]
+    if v.startswith("ringcast-"):
+        p = v.split("-")[1].rstrip("p")
+        t = f"ringcast, {p} process{'es' if p != '1' else ''} × 1 shard"
+        return t + (", no restart (baseline)" if v.endswith("-steady") else "")
+    return SERVER_TITLES.get(v, v)
+
+
+def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, str],
+                 chart: str | None) -> None:
+    L = []
+    L.append("# ringcast benchmark results\n")
+    L.append(f"Generated by `bench/run.sh{' ' + meta['argv'] if meta['argv'] else ''}` "
+             f"on {meta['date']}" + (" (**--quick**: short smoke runs, not figures to quote)"
+                                     if meta["quick"] else "") + ".\n")
+    L.append("| | |\n| --- | --- |")
+    L.append(f"| machine | `{meta['uname']}` |")
+    L.append(f"| CPU | {meta['cpu_model']} × {meta['cpus']} |")
+    L.append(f"| source | {meta.get('source', '?')} |")
+    L.append(f"| pinning | server `taskset -c {meta['server_cpus']}`, generator "
+             f"`taskset -c {meta['gen_cpus']}` (1 generator thread) |")
+    L.append(f"| repeats | {meta['repeat']} per row, the median kept (by deliveries/s; by p99 "
+             f"for paced scenarios); measured {meta['duration']} s after {meta['warmup']} s "
+             f"warmup |")
+    la = meta["load_wait"]
+    if la["quiet"] is None:
+        L.append(f"| load before the suite | 1-min loadavg {la['loadavg_1m']:.2f} (not waited "
+                 "for) |")
+    else:
+        L.append(f"| load before the suite | 1-min loadavg {la['loadavg_1m_first']:.2f}"
+                 f" → {la['loadavg_1m']:.2f} after waiting {la['waited_sec']} s "
+                 f"(threshold {meta['max_load']}); "
+                 + ("quiet" if la["quiet"] else "**not quiet: ran anyway**") + " |")
+    qr = [r for r in meta["quiet_runs"] if r["quiet"] is not None]
+    nq = [r for r in qr if r["quiet"] is False]
+    if qr:
+        waited = sum(r["waited_sec"] for r in qr)
+        L.append(f"| quiet check per run | busy CPU < {meta['quiet_cores']} cores over 1 s, "
+                 f"waiting up to {meta['quiet_wait']:g} s: {len(qr) - len(nq)} of {len(qr)} runs "
+                 f"started quiet after {waited:.0f} s of waiting in all"
+                 + (f"; **{len(nq)} started on a busy machine**" if nq else "") + " |")
+    else:
+        L.append("| quiet check per run | off |")
+    other = [r["json"].get("host_other_cores") for r in meta.get("runs_for_notes", [])
+             if r.get("json") and r["json"].get("host_other_cores") is not None]
+    if other:
+        L.append(f"| other work during measured windows | median "
+                 f"{statistics.median(other):.2f} cores, max {max(other):.2f} cores "
+                 f"(`host_other_cores`: busy CPU that was neither server nor generator) |")
+    for k, v in meta["versions"].items():
+        L.append(f"| {SERVER_TITLES.get(k, k)} | {v} |")
+    for k, v in meta["unavailable"].items():
+        L.append(f"| {SERVER_TITLES.get(k, k)} | **not run**: {v} |")
+    L.append("")
+    L.append("Columns: **deliveries/s** is the median run's rate in the measured window "
+             "(min–max over the repeats in brackets); **× ws** is that rate over npm ws's; "
+             "**µs/deliv** is the server's CPU time (all its processes) per delivery, and "
+             "**× ws CPU** is npm ws's µs/delivery over this server's (above 1: cheaper than "
+             "ws); **p50/p99** are send-to-receive latencies; **RSS/conn** is the server's "
+             "resident memory per connection after the idle hold (s3, s3lo) or, marked †, at "
+             "the end of the run over the pre-connect baseline (others; ringcast's † figure "
+             "includes the pages of its shared-memory slab arena that the traffic has cycled "
+             "through, a fixed cost that does not grow with connections); **srv/gen/other** "
+             "are the CPU "
+             "cores the server, the generator and everything else on the machine used during "
+             "the measured window (gen near 1.0: the generator was the limit; other well "
+             "above 0: the figures are disturbed).\n")
+    if chart:
+        L.append(f"![ringcast vs peers]({chart})\n")
+
+    def table(scenario: str):
+        rs = [r for r in rows if r["scenario"] == scenario]
+        if not rs:
+            return
+        title = scenario if scenario not in ("scale", "restart") else scenario
+        L.append(f"## {title}: {DESCRIPTIONS.get(scenario, '')}\n")
+        if scenario == "restart":
+            L.append("| server | deliveries/s | longest gap (ms) | normal gap (ms) | loss | dup "
+                     "| closed conns | restart took (s) | p50 µs | p99 µs | max µs "
+                     "| srv/gen/other |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                     "| ---: | --- |")
+            for r in rs:
+                if "deliveries_per_sec" not in r:
+                    L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} |")
+                    continue
+                rate = re.search(r"--rate (\S+)", flags_of.get("restart", ""))
+                normal = 1000 / float(rate.group(1)) if rate else None
+                rst = r.get("restart") or {}
+                if r.get("restart") is None:
+                    took = "– (none)"
+                elif not rst.get("ran"):
+                    took = "not run"
+                elif rst.get("exit") == 0:
+                    took = fmt(rst.get("took_sec"), 2)
+                else:
+                    took = f"**failed** (exit {rst.get('exit')}) after {fmt(rst.get('took_sec'), 1)}"
+                L.append(f"| {variant_title(r)} | {fmt(r['deliveries_per_sec'])} | "
+                         f"{fmt(r['max_gap_ms'], 1)} | {fmt(normal, 1)} | {loss_text(r)} | "
+                         f"{r['duplicates']} | {r['closed_connections']} | {took} | "
+                         f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['max_us'])} | "
+                         f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
+                         f"{fmt(r['host_other_cores'], 2)} |")
+        else:
+            L.append("| server | deliveries/s | × ws | µs/deliv | × ws CPU | p50 µs | p99 µs "
+                     "| RSS/conn | loss/dup | srv/gen/other |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+            for r in rs:
+                if "deliveries_per_sec" not in r:
+                    L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} "
+                             "| | | | | | | | |")
+                    continue
+                spread = ""
+                if r["ok_runs"] > 1:
+                    spread = f" ({fmt(r['dps_min'])}–{fmt(r['dps_max'])})"
+                rpc = r["rss_per_conn_bytes"]
+                rss = f"{rpc / 1024:,.1f} KiB" if rpc is not None else "–"
+                if rpc is not None and r.get("rss_kind") == "end":
+                    rss += " †"
+                name = variant_title(r)
+                if r["variant"] == "ringcast" or r["variant"].startswith("ringcast-"):
+                    name = f"**{name}**"
+                L.append(f"| {name} | {fmt(r['deliveries_per_sec'])}{spread} | "
+                         f"{fmt(r.get('x_ws_dps'), 2)} | {fmt(r['us_per_delivery'], 3)} | "
+                         f"{fmt(r.get('x_ws_cpu'), 2)} | {fmt(r['p50_us'])} | "
+                         f"{fmt(r['p99_us'])} | {rss} | {loss_text(r)}/{r['duplicates']} | "
+                         f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
+                         f"{fmt(r['host_other_cores'], 2)} |")
+                if r["ok_runs"] < r["runs"]:
+                    L.append(f"| ↳ {r['runs'] - r['ok_runs']} of {r['runs']} runs failed: "
+                             f"{'; '.join(e for e in r['errors'] if e)} | | | | | | | | | |")
+        L.append("")
+        notes = []
+        disturbed = [f"{variant_title(r)} {r['host_other_cores']:.2f}" for r in rs
+                     if (r.get("host_other_cores") or 0) > 0.3]
+        if disturbed:
+            notes.append("Disturbed by other work on the machine (cores it took during the "
+                         "median run's measured window): " + ", ".join(disturbed) + ".")
+        for r in rs:
+            if "deliveries_per_sec" not in r:
+                continue
+            n = variant_title(r)
+            if (r.get("client_cpu_cores") or 0) > 0.9:
+                notes.append(f"{n}: the generator used {r['client_cpu_cores']:.2f} cores, so it "
+                             "may have been the limit, not the server.")
+            if r.get("p99_us") is None:
+                notes.append(f"{n}: no message sent in the measured window reached its "
+                             "receivers before the drain ended, so there is no latency.")
+            if r.get("loss"):
+                notes.append(f"{n}: loss {r['loss']:,} = deliveries still missing when the "
+                             "generator's 5 s drain after the run ended (a backlog the server "
+                             "had not sent yet counts as loss).")
+            if r.get("restart") and r["restart"].get("ran") and r["restart"].get("exit") != 0:
+                notes.append(f"{n}: `ringcastctl restart all` failed: "
+                             f"{r['restart'].get('output', '')[-300:]}")
+            if r.get("errors_in_run"):
+                if r["errors_in_run"] == r.get("window_stalls"):
+                    notes.append(f"{n}: {r['errors_in_run']} window stall(s) in the median run "
+                                 "(a sender's window stayed full over 1 s: the server was that "
+                                 "far behind), no protocol errors.")
+                else:
+                    notes.append(f"{n}: {r['errors_in_run']} error(s) in the median run; see "
+                                 "the JSON.")
+        if notes:
+            L.extend(f"- {x}" for x in notes)
+            L.append("")
+        L.append("<details><summary>command lines (median run)</summary>\n")
+        L.append("```")
+        for r in rs:
+            if r.get("server_cmd"):
+                L.append(f"# {variant_title(r)}")
+                L.append(r["server_cmd"])
+                L.append(r["gen_cmd"] or "")
+                if r.get("restart") and r["restart"].get("cmd"):
+                    L.append(r["restart"]["cmd"] + "   # during the run")
+        L.append("```\n</details>\n")
+
+    for sc in meta["scenarios"]:
+        table(sc)
+    L.append("Raw JSON of every run (all repeats): `" + meta["results_json"] + "`; the "
+             "logs of every server and generator run were kept in `" + meta["logdir"] +
+             "` on the machine that ran it.\n")
+    path.write_text("\n".join(L))
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+def draw_chart(results: Path, report: Path) -> str | None:
+    chart = results.parent / "chart.png"
+    r = subprocess.run(["/usr/bin/python3" if Path("/usr/bin/python3").exists()
+                        else sys.executable, str(REPO / "bench" / "plot.py"),
+                        str(results), str(chart)], capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"chart not drawn: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        return None
+    return os.path.relpath(chart, report.parent)
+
+
+def rerender(results: Path, a, report: Path | None) -> int:
+    """Recomputes the medians from every run in results.json and rewrites it, the report
+    (default: bench/RESULTS.md for bench/results, else next to the JSON) and the chart."""
+    doc = json.loads(results.read_text())
+    meta, runs = doc["meta"], doc["runs"]
+    flags_of = meta["scenario_flags"]
+    rows = summarize(runs, flags_of)
+    meta["quiet_runs"] = [r["quiet"] for r in runs]
+    doc["summary"] = rows
+    results.write_text(json.dumps(doc, indent=1) + "\n")
+    if report is None:
+        report = REPO / "bench" / "RESULTS.md" if results.parent == REPO / "bench" / "results" \
+            else results.parent / "RESULTS.md"
+    chart_rel = None if a.no_chart else draw_chart(results, report)
+    write_report(report, dict(meta, runs_for_notes=runs), rows, flags_of, chart_rel)
+    log(f"rewrote {report} and {results}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        prog="bench/run.sh",
+        description="ringcast against npm ws, Boost.Beast and Go gorilla/websocket: every "
+                    "scenario, every server, repeated; writes bench/RESULTS.md, "
+                    "bench/results/results.json and bench/results/chart.png.")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke mode for the test suite: ringcast + one peer (--peers, default "
+                         "beast), short runs, 1 repeat, no quiet wait; writes only into --out "
+                         "(a temporary directory by default); last stdout line is JSON")
+    ap.add_argument("--bin-dir", default=str(REPO / "build" / "bin"),
+                    help="ringcast, ringcastctl, ringcast-bench, bench-peer-beast (default "
+                         "build/bin)")
+    ap.add_argument("--build-dir", default=None,
+                    help="where the gorilla binary and ws's node_modules go (default: "
+                         "--bin-dir/..)")
+    ap.add_argument("--peers", default=None,
+                    help="comma list of peers: ws,beast,gorilla (default all; --quick: beast)")
+    ap.add_argument("--scenarios", default=None,
+                    help=f"comma list of {','.join(ALL_SCENARIOS)} (default all)")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per row (default 3)")
+    ap.add_argument("--duration", type=float, default=None, help="measured seconds (10)")
+    ap.add_argument("--warmup", type=float, default=None, help="warmup seconds (1)")
+    ap.add_argument("--port", type=int, default=19500, help="first port (19500..19900 used)")
+    ap.add_argument("--server-cpus", default="0")
+    ap.add_argument("--gen-cpus", default="1")
+    ap.add_argument("--max-load", type=float, default=1.0,
+                    help="wait for the 1-min loadavg below this before starting (1.0)")
+    ap.add_argument("--load-wait", type=float, default=None,
+                    help="... but at most this many seconds (120; --quick 0)")
+    ap.add_argument("--quiet-cores", type=float, default=0.5,
+                    help="before each run wait until busy CPU over 1 s is below this (0.5)")
+    ap.add_argument("--quiet-wait", type=float, default=None,
+                    help="... but at most this many seconds (30; --quick 0)")
+    ap.add_argument("--restart-rate", type=float, default=None,
+                    help="restart scenario: msg/s per sender (10 senders; default 25, so "
+                         "the 250,000 deliveries/s leave the server headroom)")
+    ap.add_argument("--restart-processes", type=int, default=2,
+                    help="restart scenario: ringcast worker processes (1 shard each; 2)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run server and generator at this nice, each in its own autogroup")
+    ap.add_argument("--gen-flags", default="", help="extra ringcast-bench flags")
+    ap.add_argument("--out", default=None,
+                    help="results directory (default bench/results; --quick: a temp dir)")
+    ap.add_argument("--report", default=None,
+                    help="RESULTS.md to write (default bench/RESULTS.md; --quick: OUT/RESULTS.md)")
+    ap.add_argument("--logs", default=None,
+                    help="server and generator logs of every run (default: "
+                         "BUILD/bench-logs/DATE, outside the source tree; --quick: OUT/logs)")
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--from-json", default=None, metavar="RESULTS_JSON",
+                    help="run nothing: rewrite the report and chart from a results.json")
+    argv_text = shlex.join(sys.argv[1:])
+    a = ap.parse_args()
+
+    q = a.quick
+    a.repeat = a.repeat or (1 if q else 3)
+    a.duration = a.duration or (2.0 if q else 10.0)
+    a.warmup = a.warmup if a.warmup is not None else (0.5 if q else 1.0)
+    a.load_wait = a.load_wait if a.load_wait is not None else (0 if q else 120)
+    a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (0 if q else 30)
+    restart_rate = a.restart_rate or 25
+    peers = a.peers.split(",") if a.peers else (["beast"] if q else PEER_SERVERS)
+    for p in peers:
+        if p not in PEER_SERVERS:
+            ap.error(f"--peers: unknown peer {p!r} (want {', '.join(PEER_SERVERS)})")
+    scenarios = a.scenarios.split(",") if a.scenarios else (
+        ["s1", "s2", "s3", "scale", "restart"] if q else ALL_SCENARIOS)
+    for s in scenarios:
+        if s not in ALL_SCENARIOS:
+            ap.error(f"--scenarios: unknown scenario {s!r} (want {', '.join(ALL_SCENARIOS)})")
+
+    out = Path(a.out).resolve() if a.out else (
+        Path(tempfile.mkdtemp(prefix="ringcast-bench-quick.")) if q
+        else REPO / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    report = Path(a.report).resolve() if a.report else (
+        out / "RESULTS.md" if q else REPO / "bench" / "RESULTS.md")
+
+    flags_of = dict(SCENARIOS)
+    if q:  # smaller, so a smoke run stays short
+        flags_of["s3"] = "--conns 2000 --senders 1 --size 64 --rate 100 --idle-hold 1"
+    flags_of["scale"] = SCENARIOS["s1"]
+    flags_of["restart"] = f"--conns 1000 --senders 10 --size 64 --rate {restart_rate:g}"
+
+    if a.from_json:
+        return rerender(Path(a.from_json).resolve(), a, report if a.report else None)
+
+    tools = Tools(a)
+    if not os.access(tools.bench, os.X_OK):
+        log(f"no {tools.bench}: build the ringcast-bench target first")
+        return 77 if q else 2
+    nofile = raise_nofile()
+    if nofile < 10100 and any(s.startswith("s3") for s in scenarios):
+        log(f"RLIMIT_NOFILE is {nofile}: s3 needs more than 10,000 descriptors")
+    available = tools.prepare(["ringcast"] + peers)
+    if "ringcast" not in available:
+        log(f"ringcast is not runnable: {tools.notes.get('ringcast')}")
+        return 77 if q else 2
+
+    load = {"loadavg_1m_first": loadavg()[0], "loadavg_1m": loadavg()[0], "waited_sec": 0,
+            "quiet": None}
+    if a.load_wait > 0:
+        log(f"waiting up to {a.load_wait:.0f} s for the 1-min loadavg below {a.max_load}")
+        load = wait_for_load(a.max_load, a.load_wait)
+        if not load["quiet"]:
+            log(f"loadavg still {load['loadavg_1m']:.2f} after {load['waited_sec']} s; "
+                "proceeding (noted in the report)")
+
+    logdir = Path(a.logs).resolve() if a.logs else (
+        out / "logs" if q else
+        tools.build_dir / "bench-logs" / time.strftime("%Y%m%d-%H%M%S"))
+    runner = Runner(a, tools, out, logdir)
+    servers = [s for s in ["ringcast"] + peers if s in available]
+    t_start = time.monotonic()
+    meta = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "uname": " ".join(platform.uname()) if not shutil.which("uname") else
+        subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip(),
+        "cpu_model": cpu_model(), "cpus": os.cpu_count(), "quick": q, "argv": argv_text,
+        "server_cpus": a.server_cpus, "gen_cpus": a.gen_cpus, "repeat": a.repeat,
+        "duration": a.duration, "warmup": a.warmup, "max_load": a.max_load,
+        "quiet_cores": a.quiet_cores, "quiet_wait": a.quiet_wait, "load_wait": load,
+        "versions": tools.versions, "unavailable": tools.notes, "scenarios": scenarios,
+        "scenario_flags": flags_of, "nice": a.nice, "source": git_state(),
+        "results_json": os.path.relpath(out / "results.json", REPO) if not q
+        else str(out / "results.json"),
+        "logdir": str(logdir),
+    }
+
+    def save() -> list[dict]:
+        rows = summarize(runner.runs, flags_of)
+        meta["quiet_runs"] = [r["quiet"] for r in runner.runs]
+        meta["runs_for_notes"] = runner.runs
+        meta["elapsed_sec"] = round(time.monotonic() - t_start, 1)
+        doc = {"meta": {k: v for k, v in meta.items() if k != "runs_for_notes"},
+               "summary": rows, "runs": runner.runs}
+        tmp = out / "results.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.replace(out / "results.json")
+        return rows
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    interrupted = False
+    try:
+        for sc in scenarios:
+            for rep in range(1, a.repeat + 1):
+                if sc in PEER_SCENARIOS:
+                    for s in servers:
+                        runner.one(sc, s, s, rep, flags_of[sc])
+                elif sc == "scale":
+                    for k in ((1, 2) if q else (1, 2, 3)):
+                        runner.one(sc, "ringcast", f"ringcast-{k}p", rep, flags_of[sc],
+                                   procs=k, shards=k)
+                elif sc == "restart":
+                    k = a.restart_processes
+                    at = 1.0 if q else 3.0
+                    dur_ok = a.duration > at + 1
+                    # The same paced run without a restart, so the gaps it causes can be told
+                    # from the ones the load alone makes.
+                    runner.one(sc, "ringcast", f"ringcast-{k}p-steady", rep, flags_of[sc],
+                               procs=k, shards=k)
+                    runner.one(sc, "ringcast", f"ringcast-{k}p", rep, flags_of[sc],
+                               procs=k, shards=k, restart_at=at if dur_ok else 0.0)
+            save()
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted; writing what ran")
+    rows = save()
+
+    chart_rel = None if a.no_chart else draw_chart(out / "results.json", report)
+    write_report(report, meta, rows, flags_of, chart_rel)
+    log(f"report: {report}; JSON: {out / 'results.json'}"
+        + (f"; chart: {out / 'chart.png'}" if chart_rel else ""))
+
+    failed = [r for r in runner.runs if not r.get("ok")]
+    # A smoke run is there to show the whole instrument works: a peer it could not make
+    # runnable is a failure there (in a full run it is only noted in the report).
+    missing = [p for p in peers if p not in available] if q else []
+    brief = {"status": "ok" if not failed and not interrupted and not missing else "failed",
+             "unavailable": {p: tools.notes.get(p) for p in missing},
+             "quick": q, "runs": len(runner.runs), "failed_runs": len(failed),
+             "results_json": str(out / "results.json"), "report": str(report),
+             "summary": [{k: row.get(k) for k in (
+                 "scenario", "variant", "deliveries_per_sec", "us_per_delivery", "p50_us",
+                 "p99_us", "loss", "duplicates", "max_gap_ms")} for row in rows]}
+    print(json.dumps(brief))
+    return 1 if failed or interrupted or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
