@@ -862,7 +862,8 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
     L.append("Raw JSON of every run (all repeats): `" + meta["results_json"] + "`; the "
              "logs of every server and generator run were kept in `" + meta["logdir"] +
              "` on the machine that ran it.\n")
-    path.write_text("\n".join(L))
+    # Command lines are shown relative to the repository: the report names no machine paths.
+    path.write_text("\n".join(L).replace(str(REPO) + "/", ""))
 
 
 # ---------------------------------------------------------------------------------------
@@ -889,7 +890,7 @@ def rerender(results: Path, a, report: Path | None) -> int:
     rows = summarize(runs, flags_of)
     meta["quiet_runs"] = [r["quiet"] for r in runs]
     doc["summary"] = rows
-    results.write_text(json.dumps(doc, indent=1) + "\n")
+    results.write_text(json.dumps(doc, indent=1).replace(str(REPO) + "/", "") + "\n")
     if report is None:
         report = REPO / "bench" / "RESULTS.md" if results.parent == REPO / "bench" / "results" \
             else results.parent / "RESULTS.md"
@@ -1037,7 +1038,7 @@ def main() -> int:
         doc = {"meta": {k: v for k, v in meta.items() if k != "runs_for_notes"},
                "summary": rows, "runs": runner.runs}
         tmp = out / "results.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.write_text(json.dumps(doc, indent=1).replace(str(REPO) + "/", "") + "\n")
         tmp.replace(out / "results.json")
         return rows
 
