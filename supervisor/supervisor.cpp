@@ -736,9 +736,7 @@ std::string Supervisor::set_setting(const std::string& key, const nlohmann::json
     Config next = std::get<Config>(parsed);
     if (auto err = validate(next)) return err->message();
     config_ = next;
-    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
-    broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
-    broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
+    apply_runtime_settings();
     RC_LOG_INFO("event=set key=%s value=%s", key.c_str(), value.dump().c_str());
     return "";
 }
@@ -782,15 +780,20 @@ void Supervisor::reload() {
     keep.metrics_listen = config_.metrics_listen;
     needs_restart = needs_restart && !(runtime_only == keep);
     config_ = keep;
-    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
-    broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
-    broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
+    apply_runtime_settings();
     RC_LOG_INFO("event=reload applied=runtime rolling_restart=%d", needs_restart);
     if (needs_restart) {
         std::string refused = start_restart("all", nullptr);
         if (!refused.empty()) RC_LOG_WARN("event=reload_restart_refused reason=\"%s\"", refused.c_str());
     }
     notify_ready();
+}
+
+// The run-time settings of config_ take effect here and in every running worker.
+void Supervisor::apply_runtime_settings() {
+    log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
+    broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
+    broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
 }
 
 void Supervisor::drain() {

@@ -73,6 +73,7 @@ private:
     void reload();
     void drain();
     void broadcast_command(const std::string& cmd);
+    void apply_runtime_settings();
     bool setup();
     bool spawn(WorkerProcess& w);
     pid_t fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel);
