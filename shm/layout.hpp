@@ -19,7 +19,7 @@
 namespace ringcast::shm {
 
 inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
-inline constexpr uint32_t kLayoutVersion = 2;              // bump on any change to this file
+inline constexpr uint32_t kLayoutVersion = 3;              // bump on any change to this file
 inline constexpr size_t kCacheLine = 64;
 inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
 inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
@@ -98,6 +98,20 @@ struct Stats {
     std::atomic<uint64_t> completions;      // io_uring completions handled (probes)
 };
 
+// Where a member's *input* stands, for the next process of the same member: the bridge notes
+// the last Redis stream id it put into its ring. Two slots and a generation make the note
+// safe against a kill at any instruction: the writer fills the slot the generation does not
+// point at, then publishes the generation (release); `ring_head` is the ring head at which the
+// noted input is wholly published, so a reader can tell a note whose records never made it.
+struct ResumeNote {
+    uint64_t input[2];   // opaque to shm: the bridge stores a stream id {ms, seq}
+    uint64_t ring_head;  // valid once the member's published head >= this
+};
+struct ResumePoint {
+    std::atomic<uint64_t> generation;  // 0 = nothing noted; slot = generation & 1
+    ResumeNote slots[2];
+};
+
 struct alignas(kCacheLine) ControlBlock {
     alignas(kCacheLine) std::atomic<uint32_t> state;  // MemberState
     alignas(kCacheLine) std::atomic<int32_t> pid;
@@ -106,12 +120,15 @@ struct alignas(kCacheLine) ControlBlock {
     alignas(kCacheLine)
         std::atomic<uint32_t> sleeping;  // consumer is (about to be) blocked on its eventfd
     alignas(kCacheLine) Stats stats;
+    alignas(kCacheLine) ResumePoint resume;  // written only by the member's own process
 };
 static_assert(offsetof(ControlBlock, pid) == 1 * kCacheLine);
 static_assert(offsetof(ControlBlock, incarnation) == 2 * kCacheLine);
 static_assert(offsetof(ControlBlock, heartbeat_ns) == 3 * kCacheLine);
 static_assert(offsetof(ControlBlock, sleeping) == 4 * kCacheLine);
 static_assert(offsetof(ControlBlock, stats) == 5 * kCacheLine);
+static_assert(offsetof(ControlBlock, resume) % kCacheLine == 0);
+static_assert(sizeof(ResumePoint) <= kCacheLine);
 static_assert(sizeof(ControlBlock) % kCacheLine == 0);
 
 struct alignas(kCacheLine) SegmentHeader {

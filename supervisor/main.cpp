@@ -1,4 +1,5 @@
-// ringcast: the supervisor binary, and (with --worker, as the supervisor runs it) a worker.
+// ringcast: the supervisor binary, and (with --worker / --bridge, as the supervisor runs them)
+// a worker or the Redis bridge.
 #include <unistd.h>
 
 #include <climits>
@@ -8,6 +9,7 @@
 
 #include "ringcast/version.hpp"
 #include "supervisor/config.hpp"
+#include "bridge/options.hpp"
 #include "supervisor/doctor.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/worker_spec.hpp"
@@ -37,6 +39,14 @@ int main(int argc, char** argv) {
             return worker::kExitFatal;
         }
         return worker::run_worker(std::get<worker::WorkerOptions>(decoded));
+    }
+    if (argc == 3 && std::strcmp(argv[1], "--bridge") == 0) {
+        auto decoded = bridge::decode_bridge_spec(argv[2]);
+        if (auto* err = std::get_if<std::string>(&decoded)) {
+            std::fprintf(stderr, "ringcast bridge: %s\n", err->c_str());
+            return worker::kExitFatal;
+        }
+        return bridge::run_bridge(std::get<bridge::BridgeOptions>(decoded));
     }
 
     auto parsed = supervisor::parse_command_line(argc, argv);

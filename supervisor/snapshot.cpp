@@ -163,7 +163,7 @@ class Exposition {
     }
 
     std::string out_;
-    const char* name_ = "";
+    std::string name_;
 };
 
 std::string worker_label(const WorkerSnapshot& w) {
@@ -192,6 +192,19 @@ void per_shard(Exposition& e, const ClusterSnapshot& s, const char* name, const 
 }
 
 }  // namespace
+
+json bridge_json(const BridgeSnapshot& b) {
+    json out = {{"enabled", b.enabled}};
+    if (!b.enabled) return out;
+    out["state"] = b.state;
+    out["pid"] = b.pid;
+    out["restarts"] = b.restarts;
+    if (b.stats.is_object()) {
+        for (const auto& [k, v] : b.stats.items()) out[k] = v;
+    }
+    if (!out.contains("connected")) out["connected"] = false;
+    return out;
+}
 
 std::string escape_label_value(std::string_view value) {
     std::string out;
@@ -234,6 +247,7 @@ json status_json(const ClusterSnapshot& s) {
         {"workers", std::move(workers)},
         {"shards", std::move(shards)},
         {"totals", std::move(totals)},
+        {"bridge", bridge_json(s.bridge)},
     };
 }
 
@@ -349,6 +363,40 @@ std::string render_prometheus(const ClusterSnapshot& s) {
               "Seconds since the shard's reactor last beat.", [](const ShardSnapshot& sh) {
                   return static_cast<double>(sh.heartbeat_age_ms) / 1000.0;
               });
+    if (s.bridge.enabled) {
+        const BridgeSnapshot& b = s.bridge;
+        auto num = [&b](const char* key) -> uint64_t {
+            auto it = b.stats.find(key);
+            return it != b.stats.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+        };
+        e.family("ringcast_bridge_up", "gauge", "1 while the Redis bridge process runs.");
+        e.sample({}, uint64_t{b.pid > 0 ? 1u : 0u});
+        e.family("ringcast_bridge_connected", "gauge",
+                 "1 while the bridge holds both of its Redis connections (writer and reader).");
+        e.sample({}, uint64_t{b.stats.value("connected", false) ? 1u : 0u});
+        e.family("ringcast_bridge_lag_seconds", "gauge",
+                 "How far behind the stream's newest entries the bridge is reading (0 when caught up).");
+        e.sample({}, static_cast<double>(num("lag_ms")) / 1000.0);
+        e.family("ringcast_bridge_buffered_messages", "gauge",
+                 "Local messages waiting for Redis (queued or awaiting the reply).");
+        e.sample({}, num("buffered"));
+        const std::pair<const char*, const char*> counters[][1] = {
+            {{"sent", "Local messages Redis acknowledged."}},
+            {{"received", "Other nodes' messages delivered into the local ring fabric."}},
+            {{"replayed", "Local messages written after a reconnect that waited for it."}},
+            {{"dropped", "Local messages dropped by the overflow policy while Redis was away."}},
+            {{"duplicates", "Stream entries read twice (a writer's replay) and delivered once."}},
+            {{"refused", "XADDs Redis answered with an error."}},
+            {{"reconnects", "Times the bridge's writer connection came up."}},
+        };
+        for (const auto& c : counters) {
+            std::string name = std::string("ringcast_bridge_") + c[0].first + "_total";
+            e.family(name.c_str(), "counter", c[0].second);
+            e.sample({}, num(c[0].first));
+        }
+        e.family("ringcast_bridge_restarts_total", "counter", "Bridge processes started again.");
+        e.sample({}, uint64_t{b.restarts});
+    }
     return e.take();
 }
 

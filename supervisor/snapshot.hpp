@@ -50,6 +50,15 @@ struct WorkerSnapshot {
     std::string version;  // the build the worker process runs ("" until it said so)
 };
 
+// The Redis bridge as the supervisor last heard from it.
+struct BridgeSnapshot {
+    bool enabled = false;
+    int pid = -1;
+    std::string state;  // "running" | "starting" | "restarting" | "stopped" | "failed"
+    uint32_t restarts = 0;
+    nlohmann::json stats = nlohmann::json::object();  // the bridge's own report (docs/bridge.md)
+};
+
 struct ClusterSnapshot {
     std::string version;
     uint64_t uptime_ms = 0;
@@ -62,6 +71,7 @@ struct ClusterSnapshot {
     bool hugepages = false;  // the segment really is backed by hugepages
     uint64_t worker_restarts_total = 0;
     std::vector<WorkerSnapshot> workers;
+    BridgeSnapshot bridge;
 };
 
 // {"version", "uptime_ms", "draining", "config": {...}, "workers": {"total", "running", ...},
@@ -77,6 +87,10 @@ nlohmann::json workers_json(const ClusterSnapshot& s);
 //  {"1002": n, ...}, "ring": {"head", "capacity", "occupancy"}, "heartbeat_age_ms"}],
 //  "totals": {...}}
 nlohmann::json stats_json(const ClusterSnapshot& s);
+
+// {"enabled", and when enabled: "state", "pid", "restarts", "connected", "buffered", "sent",
+//  "received", "replayed", "dropped", "lag_ms", ... (the bridge's own report)}
+nlohmann::json bridge_json(const BridgeSnapshot& b);
 
 // Prometheus text exposition format 0.0.4 (Content-Type: text/plain; version=0.0.4).
 std::string render_prometheus(const ClusterSnapshot& s);

@@ -17,6 +17,7 @@
 #include <ctime>
 
 #include "ringcast/version.hpp"
+#include "supervisor/channel.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/notify.hpp"
 #include "supervisor/worker_spec.hpp"
@@ -25,17 +26,6 @@
 namespace ringcast::supervisor {
 
 namespace {
-
-constexpr uint64_t kMs = 1000000;
-constexpr uint64_t kInitialBackoffMs = 100;
-constexpr uint64_t kMaxBackoffMs = 5000;
-constexpr uint64_t kStableNs = 10000 * kMs;  // a worker that lived this long restarts at once
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 shm::HugepageMode to_shm(HugepageMode m) {
     switch (m) {
@@ -89,6 +79,9 @@ bool Supervisor::setup() {
         return false;
     }
     segment_ = std::make_unique<shm::Segment>(std::move(std::get<shm::Segment>(created)));
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    epoch_ = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
     RC_LOG_INFO("event=segment path=%s bytes=%llu hugepages=%s%s%s%s", segment_->path().c_str(),
                 static_cast<unsigned long long>(segment_->size()), segment_->hugepages() ? "yes" : "no",
                 segment_->note().empty() ? "" : " note=\"", segment_->note().c_str(),
@@ -158,24 +151,23 @@ worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
     return o;
 }
 
-// Forks and execs one worker process for `w`'s placement. `handoff_fd` (or -1) is the
-// socket on which it receives a running worker's connections. *channel gets the
-// supervisor's end of the command socket.
-pid_t Supervisor::fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel) {
+// Forks and execs `ringcast <role_flag> <spec>` with only `keep_fds` (and a fresh command
+// channel, whose far end is appended to the spec by `spec_for`) crossing exec. *channel gets
+// the supervisor's end. Returns the pid or -1.
+pid_t Supervisor::fork_exec(const char* role_flag, const std::function<std::string(int channel_fd)>& spec_for,
+                            std::vector<int> keep_fds, Fd* channel) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        RC_LOG_ERROR("event=socketpair_failed worker=%u error=\"%s\"", w.index, std::strerror(errno));
+        RC_LOG_ERROR("event=socketpair_failed role=%s error=\"%s\"", role_flag, std::strerror(errno));
         return -1;
     }
     Fd ours(sv[0]), theirs(sv[1]);
-    worker::WorkerOptions opts = options_for(w);
-    opts.control_fd = theirs.get();
-    opts.handoff_fd = handoff_fd;
-    std::string spec = encode_worker_spec(opts);
+    std::string spec = spec_for(theirs.get());
+    keep_fds.push_back(theirs.get());
     const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-        RC_LOG_ERROR("event=fork_failed worker=%u error=\"%s\"", w.index, std::strerror(errno));
+        RC_LOG_ERROR("event=fork_failed role=%s error=\"%s\"", role_flag, std::strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -185,18 +177,32 @@ pid_t Supervisor::fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channe
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        // Only the fds this worker needs cross exec.
-        for (const auto& sh : opts.shards) fcntl(sh.listen_fd, F_SETFD, 0);
-        for (int fd : opts.wake_fds) fcntl(fd, F_SETFD, 0);
-        fcntl(opts.control_fd, F_SETFD, 0);
-        if (handoff_fd >= 0) fcntl(handoff_fd, F_SETFD, 0);
-        const char* argv[] = {self_exe_.c_str(), "--worker", spec.c_str(), nullptr};
+        for (int fd : keep_fds) fcntl(fd, F_SETFD, 0);
+        const char* argv[] = {self_exe_.c_str(), role_flag, spec.c_str(), nullptr};
         execv(self_exe_.c_str(), const_cast<char* const*>(argv));
         std::fprintf(stderr, "ringcast: exec %s: %s\n", self_exe_.c_str(), std::strerror(errno));
         _exit(127);
     }
     *channel = std::move(ours);
     return pid;
+}
+
+// One worker process for `w`'s placement. `handoff_fd` (or -1) is the socket on which it
+// receives a running worker's connections.
+pid_t Supervisor::fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel) {
+    worker::WorkerOptions opts = options_for(w);
+    opts.handoff_fd = handoff_fd;
+    std::vector<int> keep;
+    for (const auto& sh : opts.shards) keep.push_back(sh.listen_fd);
+    for (int fd : opts.wake_fds) keep.push_back(fd);
+    if (handoff_fd >= 0) keep.push_back(handoff_fd);
+    return fork_exec(
+        "--worker",
+        [&opts](int channel_fd) {
+            opts.control_fd = channel_fd;
+            return encode_worker_spec(opts);
+        },
+        std::move(keep), channel);
 }
 
 bool Supervisor::spawn(WorkerProcess& w) {
@@ -248,6 +254,10 @@ void Supervisor::reap() {
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;
         if (restart_on_exit(pid, status)) continue;
+        if (pid == bridge_.pid) {
+            on_bridge_exit(status);
+            continue;
+        }
         for (auto& w : workers_) {
             if (w.pid == pid) on_worker_exit(w, status);
         }
@@ -263,24 +273,6 @@ constexpr uint64_t kRestartTimeoutNs = 30000 * kMs;
 std::string describe_exit(int status) {
     return WIFSIGNALED(status) ? std::string("signal ") + strsignal(WTERMSIG(status))
                                : "exit code " + std::to_string(WEXITSTATUS(status));
-}
-
-bool send_command(int sock, const std::string& cmd, int fd) {
-    iovec iov{const_cast<char*>(cmd.data()), cmd.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(cmd.size());
 }
 
 }  // namespace
@@ -484,6 +476,7 @@ int Supervisor::shutdown(const char* why) {
     for (auto& w : workers_) {
         if (w.pid > 0) kill(w.pid, SIGTERM);
     }
+    stop_bridge();  // it relays what it still holds, bounded in time
     const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(config_.shutdown_timeout_ms) * kMs;
     while (true) {
         bool any = false;
@@ -497,8 +490,21 @@ int Supervisor::shutdown(const char* why) {
                 any = true;
             }
         }
+        if (bridge_.pid > 0) {
+            if (waitpid(bridge_.pid, nullptr, WNOHANG) == bridge_.pid) {
+                bridge_.pid = -1;
+            } else {
+                any = true;
+            }
+        }
         if (!any) break;
         if (monotonic_ns() >= deadline) {
+            if (bridge_.pid > 0) {
+                RC_LOG_WARN("event=bridge_kill pid=%d reason=shutdown_timeout", bridge_.pid);
+                kill(bridge_.pid, SIGKILL);
+                waitpid(bridge_.pid, nullptr, 0);
+                bridge_.pid = -1;
+            }
             for (auto& w : workers_) {
                 if (w.pid > 0) {
                     RC_LOG_WARN("event=worker_kill worker=%u pid=%d reason=shutdown_timeout", w.index, w.pid);
@@ -535,6 +541,8 @@ int Supervisor::run() {
     for (auto& w : workers_) {
         if (!spawn(w)) return shutdown("fork_failed");
     }
+    // The bridge is not needed to serve: if it cannot start, local broadcast goes on.
+    if (bridge_enabled() && !spawn_bridge(false)) bridge_.restart_at_ns = monotonic_ns() + kMaxBackoffMs * kMs;
     started_ns_ = monotonic_ns();
     uint64_t next_stats = started_ns_ + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
     uint64_t watchdog_us = 0;
@@ -547,10 +555,12 @@ int Supervisor::run() {
         if (metrics_) metrics_->add_pollfds(fds);
         const size_t channels_at = fds.size();
         for (const auto& w : workers_) fds.push_back(pollfd{w.channel.valid() ? w.channel.get() : -1, POLLIN, 0});
+        fds.push_back(pollfd{bridge_.channel.valid() ? bridge_.channel.get() : -1, POLLIN, 0});
         poll(fds.data(), fds.size(), 20);
         for (size_t i = 0; i < workers_.size(); ++i) {
             if (fds[channels_at + i].revents & POLLIN) read_worker_channel(workers_[i]);
         }
+        if (fds.back().revents & POLLIN) read_bridge_channel();
         signalfd_siginfo si{};
         while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
             if (si.ssi_signo == SIGCHLD) {
@@ -576,6 +586,7 @@ int Supervisor::run() {
         if (!draining_) restart_due(now);
         check_ready();
         restart_step(now);
+        bridge_step(now);
         if (config_.stats_interval_ms > 0 && now >= next_stats) {
             print_stats();
             next_stats = now + static_cast<uint64_t>(config_.stats_interval_ms) * kMs;
@@ -668,6 +679,7 @@ ClusterSnapshot Supervisor::snapshot() {
         }
         s.workers.push_back(std::move(ws));
     }
+    s.bridge = bridge_snapshot();
     return s;
 }
 
@@ -778,8 +790,23 @@ void Supervisor::reload() {
     keep.hugepages = config_.hugepages;
     keep.control_socket = config_.control_socket;
     keep.metrics_listen = config_.metrics_listen;
+    const bool bridge_changed = !(keep.bridge == config_.bridge);
+    keep.bridge = config_.bridge;  // the bridge is restarted below, not the workers
     needs_restart = needs_restart && !(runtime_only == keep);
+    keep.bridge = next.bridge;
     config_ = keep;
+    if (bridge_changed) {
+        // Its settings reach it by a restart of the bridge alone (its place is kept).
+        if (!config_.bridge.enabled) {
+            stop_bridge();
+        } else if (bridge_.pid > 0) {
+            std::string refused = restart_bridge(nullptr);
+            if (!refused.empty()) RC_LOG_WARN("event=reload_bridge_refused reason=\"%s\"", refused.c_str());
+        } else {
+            bridge_.fatal = false;
+            if (!spawn_bridge(false)) bridge_.restart_at_ns = monotonic_ns() + kMaxBackoffMs * kMs;
+        }
+    }
     apply_runtime_settings();
     RC_LOG_INFO("event=reload applied=runtime rolling_restart=%d", needs_restart);
     if (needs_restart) {
@@ -794,6 +821,9 @@ void Supervisor::apply_runtime_settings() {
     log::threshold().store(static_cast<int>(config_.log_level), std::memory_order_relaxed);
     broadcast_command("set log_level " + std::to_string(static_cast<int>(config_.log_level)));
     broadcast_command("set max_buffered_bytes " + std::to_string(config_.max_buffered_bytes));
+    if (bridge_.pid > 0 && bridge_.channel.valid()) {
+        send_command(bridge_.channel.get(), "set log_level " + std::to_string(static_cast<int>(config_.log_level)), -1);
+    }
 }
 
 void Supervisor::drain() {
@@ -848,6 +878,13 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
             return;
         }
         ControlServer* server = control_.get();
+        if (target == "bridge") {
+            std::string refused = restart_bridge([server, id](bool ok, const std::string& message) {
+                server->reply(id, ok ? ok_reply({{"restarted", message}}) : error_reply("restart failed: " + message));
+            });
+            if (!refused.empty()) control_->reply(id, error_reply("restart refused: " + refused));
+            return;
+        }
         std::string refused = start_restart(target, [server, id](bool ok, const std::string& message) {
             server->reply(id, ok ? ok_reply({{"restarted", message}}) : error_reply("restart failed: " + message));
         });

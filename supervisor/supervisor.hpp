@@ -51,6 +51,25 @@ struct RestartOp {
     std::function<void(bool ok, const std::string& message)> finish;
 };
 
+// The Redis bridge (docs/bridge.md): one process, member `shards` of the ring fabric.
+struct BridgeProcess {
+    pid_t pid = -1;
+    Fd channel;                  // "stop", "set log_level N"; it sends "version", "bridge-stats"
+    uint64_t started_ns = 0;
+    uint64_t restart_at_ns = 0;  // 0 = not waiting to restart
+    uint64_t backoff_ms = 0;
+    uint32_t restarts = 0;
+    bool stopping = false;       // asked to stop: a restart or the shutdown
+    bool restart_when_gone = false;
+    bool fatal = false;          // cannot run here; not restarted
+    std::string version;
+    nlohmann::json stats = nlohmann::json::object();  // its latest "bridge-stats"
+    // `restart bridge`: answered when the new process reports.
+    std::function<void(bool ok, const std::string& message)> restart_done;
+    pid_t restart_old_pid = -1;
+    uint64_t restart_deadline_ns = 0;
+};
+
 class Supervisor : public ControlHandler, public MetricsHandler {
 public:
     // `argv` is the command line as given, re-read on SIGHUP to reload the config.
@@ -76,6 +95,8 @@ private:
     void apply_runtime_settings();
     bool setup();
     bool spawn(WorkerProcess& w);
+    pid_t fork_exec(const char* role_flag, const std::function<std::string(int channel_fd)>& spec_for,
+                    std::vector<int> keep_fds, Fd* channel);
     pid_t fork_worker(const WorkerProcess& w, int handoff_fd, Fd* channel);
     // Hot restart (docs/handoff.md). Returns "" when started, else why it was refused.
     std::string start_restart(const std::string& target, std::function<void(bool, const std::string&)> finish);
@@ -88,6 +109,16 @@ private:
     void on_worker_exit(WorkerProcess& w, int status);
     void restart_due(uint64_t now);
     void check_ready();
+    // The bridge (supervisor/bridge_process.cpp).
+    bool bridge_enabled() const { return config_.bridge.enabled; }
+    uint32_t bridge_member() const { return shard_count_; }
+    bool spawn_bridge(bool resume);
+    void on_bridge_exit(int status);
+    void read_bridge_channel();
+    void bridge_step(uint64_t now);
+    std::string restart_bridge(std::function<void(bool, const std::string&)> done);
+    void stop_bridge();
+    BridgeSnapshot bridge_snapshot() const;
     void print_stats();
     int shutdown(const char* why);
 
@@ -102,6 +133,8 @@ private:
     bool fatal_ = false;
     Fd signal_fd_;
     RestartOp restart_;
+    BridgeProcess bridge_;
+    uint64_t epoch_ = 0;  // names this run's ring fabric to other nodes (its sequences start over)
     std::vector<std::string> argv_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MetricsServer> metrics_;

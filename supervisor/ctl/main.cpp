@@ -438,9 +438,24 @@ void print_status(json answer) {
                                   ", max buffered " +
                                   bytes_text(take(config, "max_buffered_bytes")) + ", hugepages " +
                                   (take(config, "hugepages") == json(true) ? "yes" : "no")});
+    json bridge = take(answer, "bridge");
+    if (take(bridge, "enabled") == json(true)) {
+        const bool connected = take(bridge, "connected") == json(true);
+        rows.push_back({"bridge", cell(take(bridge, "state")) + ", " + (connected ? "connected" : "NOT CONNECTED") +
+                                      " to redis " + cell(take(bridge, "redis")) + ", stream " +
+                                      cell(take(bridge, "stream")) + ", node " + cell(take(bridge, "node_id"))});
+        rows.push_back({"bridge flow", cell(take(bridge, "sent")) + " sent, " + cell(take(bridge, "received")) +
+                                           " received, " + cell(take(bridge, "buffered")) + " buffered, " +
+                                           cell(take(bridge, "replayed")) + " replayed, " +
+                                           cell(take(bridge, "dropped")) + " dropped, lag " +
+                                           cell(take(bridge, "lag_ms")) + " ms"});
+    } else {
+        rows.push_back({"bridge", "off"});
+    }
     // Whatever else the server sent, as it came.
-    const std::pair<const char*, json*> leftovers[] = {
-        {"config", &config}, {"workers", &workers}, {"shards", &shards}, {"totals", &totals}};
+    const std::pair<const char*, json*> leftovers[] = {{"config", &config}, {"workers", &workers},
+                                                       {"shards", &shards}, {"totals", &totals},
+                                                       {"bridge", &bridge}};
     for (const auto& [name, rest] : leftovers) {
         if (rest->is_object() && !rest->empty()) flatten(*rest, name, rows);
     }

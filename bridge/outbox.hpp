@@ -1,0 +1,109 @@
+/*
+ * Outbox: the local messages on their way to Redis, oldest first. The front `in_flight()`
+ * entries are written to the broker and await their XADD replies (which come back in order);
+ * the rest are pending. While the broker is away everything is pending, bounded by `limit`
+ * messages: past it the overflow policy drops the oldest pending message or refuses the new
+ * one, and counts it. On a broken connection the in-flight entries become pending again:
+ * their fate is unknown, so they are written again (readers drop the copies, see seen.hpp).
+ *
+ * Payload buffers are recycled, so a steady flow allocates nothing per message.
+ */
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proto/opcode.hpp"
+
+namespace ringcast::bridge {
+
+enum class Overflow { DropOldest, DropNewest };
+
+struct OutMessage {
+    uint32_t member = 0;  // ring member that produced it
+    uint64_t seq = 0;     // its sequence in that ring
+    proto::Opcode op = proto::Opcode::Binary;
+    std::string payload;
+};
+
+class Outbox {
+  public:
+    Outbox(size_t limit, Overflow policy) : limit_(limit), policy_(policy) {}
+
+    // Queues a copy of the message. Returns false when the overflow policy dropped one (the
+    // new one under DropNewest, the oldest pending one under DropOldest): see dropped().
+    // `on_drop(member, seq, was_queued)` is told which message left without being written
+    // (the new one: was_queued = false), so its ring may move on.
+    template <class F>
+    bool push(uint32_t member, uint64_t seq, proto::Opcode op, std::string_view payload, F&& on_drop) {
+        if (pending() >= limit_) {
+            ++dropped_;
+            if (policy_ == Overflow::DropNewest || pending() == 0) {
+                on_drop(member, seq, false);
+                return false;
+            }
+            OutMessage& victim = q_[in_flight_];
+            on_drop(victim.member, victim.seq, true);
+            recycle(std::move(victim.payload));
+            q_.erase(q_.begin() + static_cast<long>(in_flight_));
+        }
+        OutMessage m;
+        m.member = member;
+        m.seq = seq;
+        m.op = op;
+        m.payload = take_buffer();
+        m.payload.assign(payload.data(), payload.size());
+        q_.push_back(std::move(m));
+        return true;
+    }
+
+    size_t size() const { return q_.size(); }
+    size_t in_flight() const { return in_flight_; }
+    size_t pending() const { return q_.size() - in_flight_; }
+    uint64_t dropped() const { return dropped_; }
+
+    // The next pending message, to be written; mark_sent() once it is.
+    const OutMessage& next_pending() const { return q_[in_flight_]; }
+    void mark_sent() { ++in_flight_; }
+
+    // The oldest in-flight message got its reply.
+    OutMessage acknowledge() {
+        OutMessage m = std::move(q_.front());
+        q_.pop_front();
+        --in_flight_;
+        return m;
+    }
+    void recycle(std::string&& buffer) {
+        if (spare_.size() < kSpareBuffers && buffer.capacity() <= kSpareMaxBytes) {
+            buffer.clear();
+            spare_.push_back(std::move(buffer));
+        }
+    }
+
+    // The connection broke: nothing is in flight any more. Returns how many go again.
+    size_t requeue_in_flight() { return std::exchange(in_flight_, 0); }
+
+  private:
+    static constexpr size_t kSpareBuffers = 4096;
+    static constexpr size_t kSpareMaxBytes = 64 * 1024;  // large payloads go back to the heap
+
+    std::string take_buffer() {
+        if (spare_.empty()) return {};
+        std::string b = std::move(spare_.back());
+        spare_.pop_back();
+        return b;
+    }
+
+    std::deque<OutMessage> q_;
+    size_t in_flight_ = 0;
+    size_t limit_;
+    Overflow policy_;
+    uint64_t dropped_ = 0;
+    std::vector<std::string> spare_;
+};
+
+}  // namespace ringcast::bridge

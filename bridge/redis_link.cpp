@@ -1,0 +1,160 @@
+// RedisLink: non-blocking connect, then hiredis's buffers on the connected fd.
+#include "bridge/redis_link.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace ringcast::bridge {
+
+namespace {
+constexpr uint64_t kMsNs = 1000000;
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+int RedisLink::fd() const {
+    if (state_ == State::Connecting) return connecting_fd_;
+    if (state_ == State::Up) return ctx_->fd;
+    return -1;
+}
+
+short RedisLink::poll_events() const {
+    if (state_ == State::Connecting) return POLLOUT;
+    if (state_ == State::Up) return static_cast<short>(POLLIN | (has_output() ? POLLOUT : 0));
+    return 0;
+}
+
+bool RedisLink::has_output() const { return ctx_ && ctx_->obuf && sdslen(ctx_->obuf) > 0; }
+
+void RedisLink::tick(uint64_t now_ns) {
+    if (state_ == State::Connecting && now_ns >= connect_deadline_ns_) {
+        fail("connect timed out", now_ns);
+        return;
+    }
+    if (state_ != State::Down || now_ns < retry_at_ns_) return;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    // A host name costs a blocking lookup once per attempt; an address (the usual) none.
+    int rc = getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &res);
+    if (rc != 0 || !res) {
+        fail(std::string("resolve: ") + gai_strerror(rc), now_ns);
+        return;
+    }
+    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        fail(std::string("socket: ") + std::strerror(errno), now_ns);
+        return;
+    }
+    rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
+    int err = errno;
+    freeaddrinfo(res);
+    if (rc != 0 && err != EINPROGRESS) {
+        ::close(fd);
+        fail(std::string("connect: ") + std::strerror(err), now_ns);
+        return;
+    }
+    connecting_fd_ = fd;
+    state_ = State::Connecting;
+    connect_deadline_ns_ = now_ns + kConnectTimeoutMs * kMsNs;
+    if (rc == 0) on_poll(POLLOUT, now_ns);
+}
+
+bool RedisLink::on_poll(short revents, uint64_t now_ns) {
+    if (state_ == State::Connecting) {
+        if (!(revents & (POLLOUT | POLLERR | POLLHUP))) return true;
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(connecting_fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            fail(std::string("connect: ") + std::strerror(err), now_ns);
+            return false;
+        }
+        int one = 1;
+        setsockopt(connecting_fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ctx_ = redisConnectFd(connecting_fd_);
+        connecting_fd_ = -1;
+        if (!ctx_ || ctx_->err) {
+            fail("hiredis context", now_ns);
+            return false;
+        }
+        // The fd is non-blocking: hiredis then treats EAGAIN as "nothing more for now".
+        ctx_->flags &= ~REDIS_BLOCK;
+        state_ = State::Up;
+        why_.clear();
+        return flush(now_ns);
+    }
+    if (state_ != State::Up) return true;
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (redisBufferRead(ctx_) != REDIS_OK) {
+            fail(ctx_->errstr[0] ? ctx_->errstr : "connection closed", now_ns);
+            return false;
+        }
+    }
+    if (revents & POLLOUT) return flush(now_ns);
+    return true;
+}
+
+bool RedisLink::flush(uint64_t now_ns) {
+    if (state_ != State::Up) return true;
+    int done = 0;
+    while (has_output()) {
+        if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
+            fail(ctx_->errstr[0] ? ctx_->errstr : "write failed", now_ns);
+            return false;
+        }
+        if (!done) break;  // the socket is full; POLLOUT brings us back
+    }
+    return true;
+}
+
+void RedisLink::append(int argc, const char** argv, const size_t* lens) {
+    if (state_ == State::Up) redisAppendCommandArgv(ctx_, argc, argv, lens);
+}
+
+redisReply* RedisLink::next_reply() {
+    if (state_ != State::Up) return nullptr;
+    void* reply = nullptr;
+    if (redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+        // Bytes that are not RESP: nothing more on this connection can be trusted.
+        fail(std::string("protocol error: ") + ctx_->errstr, monotonic_ns());
+        return nullptr;
+    }
+    return static_cast<redisReply*>(reply);
+}
+
+void RedisLink::fail(const std::string& why, uint64_t now_ns) {
+    close();
+    why_ = why;
+    state_ = State::Down;
+    retry_at_ns_ = now_ns + kRetryMs * kMsNs;
+}
+
+void RedisLink::close() {
+    if (ctx_) {
+        redisFree(ctx_);  // closes the fd
+        ctx_ = nullptr;
+    }
+    if (connecting_fd_ >= 0) {
+        ::close(connecting_fd_);
+        connecting_fd_ = -1;
+    }
+}
+
+}  // namespace ringcast::bridge

@@ -1,0 +1,63 @@
+/*
+ * RedisLink: one non-blocking connection to Redis for a poll loop, through hiredis's reply
+ * parser and output buffer. We connect the socket ourselves (non-blocking, with a deadline)
+ * and hand hiredis the connected fd, so an unreachable broker never stalls the bridge's loop;
+ * a broken or refused connection is retried every kRetryMs. Commands are appended and flushed
+ * when the socket takes them; replies come back in order.
+ */
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ringcast::bridge {
+
+class RedisLink {
+  public:
+    enum class State { Down, Connecting, Up };
+    static constexpr uint64_t kRetryMs = 200;
+    static constexpr uint64_t kConnectTimeoutMs = 2000;
+
+    RedisLink(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}
+    ~RedisLink() { close(); }
+    RedisLink(const RedisLink&) = delete;
+    RedisLink& operator=(const RedisLink&) = delete;
+
+    // Starts an attempt when down and the retry time has come; times out a slow connect.
+    void tick(uint64_t now_ns);
+    State state() const { return state_; }
+    int fd() const;
+    // What to poll for: writability while connecting or while output waits, else input.
+    short poll_events() const;
+    // After poll: completes a connect, writes pending output, reads input. False = the link
+    // broke (it is Down now; why() says why).
+    bool on_poll(short revents, uint64_t now_ns);
+
+    void append(int argc, const char** argv, const size_t* lens);
+    bool has_output() const;
+    // The next whole reply, or nullptr. The caller frees it (freeReplyObject).
+    redisReply* next_reply();
+    // Drops the connection (a reply timed out, or the caller saw garbage).
+    void fail(const std::string& why, uint64_t now_ns);
+
+    const std::string& why() const { return why_; }
+    const std::string& address() const { return address_text_; }
+
+  private:
+    bool flush(uint64_t now_ns);
+    void close();
+
+    std::string host_;
+    uint16_t port_;
+    std::string address_text_ = host_ + ":" + std::to_string(port_);
+    State state_ = State::Down;
+    int connecting_fd_ = -1;
+    redisContext* ctx_ = nullptr;
+    uint64_t retry_at_ns_ = 0;
+    uint64_t connect_deadline_ns_ = 0;
+    std::string why_;
+};
+
+}  // namespace ringcast::bridge
