@@ -884,6 +884,7 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
 
     for sc in meta["scenarios"]:
         table(sc)
+    allocs_section(L, meta.get("allocs"))
     L.append("Raw JSON of every run (all repeats): `" + meta["results_json"] + "`; the "
              "logs of every server and generator run were kept in `" + meta["logdir"] +
              "` on the machine that ran it.\n")
@@ -894,6 +895,66 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
 # ---------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------
+
+def run_allocs(a, tools: Tools) -> dict:
+    """bench/alloc/allocs_per_message.py against the same build: heap allocations per message
+    of ringcast's workers in steady state. Returns its JSON, or why it did not run."""
+    argv = [sys.executable, str(REPO / "bench" / "alloc" / "allocs_per_message.py"),
+            str(tools.build_dir), "--server-cpus", a.server_cpus, "--gen-cpus", a.gen_cpus]
+    log("allocs: " + shlex.join(argv))
+    try:
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+    except OSError as e:
+        return {"status": "not run", "why": str(e)}
+    try:
+        out, err = p.communicate(timeout=600)
+    except BaseException:  # interrupted or too slow: it stops its own server on SIGTERM
+        p.terminate()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+    if p.returncode == 77:
+        return {"status": "not run", "why": err.strip()[-300:]}
+    try:
+        doc = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"status": "failed", "why": err.strip()[-300:]}
+    doc["cmd"] = shlex.join(argv)
+    return doc
+
+
+def allocs_section(L: list[str], al: dict | None) -> None:
+    if not al:
+        return
+    L.append("## Heap allocations per message (ringcast workers)\n")
+    if al.get("status") not in ("ok", "failed") or "cases" not in al:
+        L.append(f"Not measured: {al.get('why', al.get('status'))}\n")
+        return
+    L.append(f"`bench/alloc/allocs_per_message.py` (see bench/README.md): ringcast run with "
+             f"`LD_PRELOAD=libringcast_alloccount.so`; its workers' allocations counted over "
+             f"the middle of a {al.get('duration')} s measured window (from the generator's "
+             f"first progress line to its last), after {al.get('warmup')} s of warmup. Per "
+             f"message: all workers' allocations over the messages the server received; per "
+             f"delivery: over the frames they sent.\n")
+    L.append("| case | messages | deliveries | worker allocations | per message | per delivery "
+             "| allocs/conn while connecting |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in al["cases"]:
+        if not c.get("ok"):
+            L.append(f"| {c['name']} | failed: {c.get('error', '?')} | | | | | |")
+            continue
+        per_conn = [w["connect_allocs_per_connection"] for w in c["workers"]
+                    if w.get("connect_allocs_per_connection") is not None]
+        L.append(f"| {c['name']} (`{c['gen_flags']}`) | {fmt(c['messages'])} | "
+                 f"{fmt(c['deliveries'])} | {c['worker_allocs']} | "
+                 f"{fmt(c['allocs_per_message'], 6)} | {fmt(c['allocs_per_delivery'], 8)} | "
+                 f"{fmt(max(per_conn), 1) if per_conn else '–'} |")
+    L.append("")
+
 
 def draw_chart(results: Path, report: Path) -> str | None:
     chart = results.parent / "chart.png"
@@ -974,6 +1035,10 @@ def main() -> int:
     ap.add_argument("--logs", default=None,
                     help="server and generator logs of every run (default: "
                          "BUILD/bench-logs/DATE, outside the source tree; --quick: OUT/logs)")
+    ap.add_argument("--allocs", choices=("auto", "on", "off"), default="auto",
+                    help="also run bench/alloc/allocs_per_message.py (heap allocations per "
+                         "message) and report it; auto: only in a full run without --quick "
+                         "or --scenarios")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--from-json", default=None, metavar="RESULTS_JSON",
                     help="run nothing: rewrite the report and chart from a results.json")
@@ -1092,6 +1157,10 @@ def main() -> int:
                     runner.one(sc, "ringcast", f"ringcast-{k}p", rep, flags_of[sc],
                                procs=k, shards=k, restart_at=at if dur_ok else 0.0)
             save()
+        if a.allocs == "on" or (a.allocs == "auto" and not q and not a.scenarios):
+            meta["allocs"] = run_allocs(a, tools)
+            log(f"allocs: {meta['allocs'].get('status')}, at most "
+                f"{meta['allocs'].get('max_allocs_per_message')} allocations per message")
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted; writing what ran")
