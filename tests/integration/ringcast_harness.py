@@ -1252,3 +1252,118 @@ def proc_pids_with_arg(needle):
         if d.isdigit() and needle in proc_cmdline(int(d)) and pid_alive(int(d)):
             out.append(int(d))
     return out
+
+
+# --------------------------------------------------------------------------- redis (the bridge tests)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, in a temp dir, with an
+    append-only file so a stop and start keeps the stream. Stopped by pid only."""
+
+    def __init__(self, name="redis"):
+        self.name = name
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            raise TestSkip("redis-server is not installed (Debian package redis-server)")
+        self.tmp = tempfile.mkdtemp(prefix=f"ringcast-it-{name}-")
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout=10.0):
+        log_path = os.path.join(self.tmp, "redis.log")
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.tmp,
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+             "--logfile", log_path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_pdeathsig_term, close_fds=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure(f"{self.name}: redis-server exited with {self.proc.returncode}: "
+                                  + tail(log_path, 2000))
+            try:
+                if self.command("PING") == "PONG":
+                    log(f"{self.name}: redis-server pid={self.proc.pid} port={self.port}")
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TestFailure(f"{self.name}: redis-server not answering within {timeout}s")
+
+    def stop(self, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def command(self, *args, timeout=5.0):
+        """One command over RESP; returns str, int, list or None. Raises OSError when down."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = f"*{len(args)}\r\n".encode()
+            for a in args:
+                b = a if isinstance(a, bytes) else str(a).encode()
+                out += f"${len(b)}\r\n".encode() + b + b"\r\n"
+            s.sendall(out)
+            f = s.makefile("rb")
+            return _resp_read(f)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise TestFailure(f"redis error: {rest.decode()}")
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise OSError(f"bad RESP line {line!r}")
+
+
+def bridge_overrides(redis_addr, node_id, stream, **extra):
+    """Config overrides for a node whose bridge joins `stream` on `redis_addr`."""
+    bridge = {"enabled": True, "redis": redis_addr, "stream": stream, "node_id": node_id}
+    bridge.update(extra)
+    return {"bridge": bridge}
+
+
+async def bridge_status(srv):
+    """The `bridge` object of `ringcastctl --json status` for `srv`."""
+    _, ans = await actl_json(ctl_socket_of(srv), "status")
+    return ans.get("bridge", {})
+
+
+async def wait_bridge_connected(srv, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    st = {}
+    while time.monotonic() < deadline:
+        st = await bridge_status(srv)
+        if st.get("connected") and st.get("last_id"):
+            return st
+        await asyncio.sleep(0.1)
+    raise TestFailure(f"{srv.name}: bridge not connected and reading within {timeout}s: {st}")
