@@ -50,6 +50,8 @@ commands:
                       bytes and messages in/out, queued bytes
   restart N|all       replace worker N (or every worker, one at a time) with a fresh
                       process from the binary on disk; answers once the new one is ready
+  restart bridge      replace the Redis bridge process: it flushes what it holds to
+                      Redis and the new one continues where it stopped
   set KEY VALUE       change a runtime setting, e.g. `set log_level debug`
                       (VALUE is sent as a JSON number when it reads as one)
   drain               enter draining: /readyz answers 503 so load balancers move
@@ -137,11 +139,11 @@ json build_request(const std::vector<std::string>& words) {
         return {{"cmd", cmd}};
     }
     if (cmd == "restart") {
-        want(1, "restart N|all");
+        want(1, "restart N|all|bridge");
         const std::string& w = words[1];
-        if (w == "all") return {{"cmd", "restart"}, {"worker", "all"}};
+        if (w == "all" || w == "bridge") return {{"cmd", "restart"}, {"worker", w}};
         if (w.empty() || w.size() > 9 || w.find_first_not_of("0123456789") != std::string::npos)
-            usage_error("restart: worker must be an index (0, 1, ...) or \"all\", got '" + w + "'");
+            usage_error("restart: worker must be an index (0, 1, ...), \"all\" or \"bridge\", got '" + w + "'");
         return {{"cmd", "restart"}, {"worker", std::stoul(w)}};
     }
     if (cmd == "set") {
