@@ -156,6 +156,8 @@ class Bridge {
     uint64_t lag_ms_ = 0;
 
     bool stopping_ = false;
+    const uint64_t started_ms_ = realtime_ms();
+    bool warned_same_id_ = false;
 };
 
 // ---- rings -> outbox ----------------------------------------------------------------------
@@ -353,6 +355,14 @@ bool Bridge::deliver_inbound() {
         }
         const StreamMessage& m = *e.message;
         if (m.origin.node == o_.node_id) {
+            // Another epoch written since this node started: a second node uses our id, and
+            // each of the two skips the other's messages as its own. Said once.
+            if (m.origin.epoch != o_.epoch && m.id.ms > started_ms_ && !warned_same_id_) {
+                warned_same_id_ = true;
+                RC_LOG_ERROR("event=bridge_node_id_collision node_id=%s detail=\"another node writes to stream %s "
+                             "with this node_id; give every node its own bridge.node_id\"",
+                             o_.node_id.c_str(), o_.stream.c_str());
+            }
             ++n_.own;
             last_id_ = m.id;
             continue;

@@ -26,7 +26,7 @@ enum class LogLevel { Debug, Info, Warn, Error };
 std::string_view to_string(HugepageMode mode);  // "auto" | "require" | "off"
 std::string_view to_string(LogLevel level);     // "debug" | "info" | "warn" | "error"
 
-// Joins nodes through Redis streams. Validated now, used once the bridge lands.
+// Joins nodes through a Redis stream (docs/bridge.md).
 struct BridgeConfig {
     bool enabled = false;
     std::string redis = "127.0.0.1:6379";  // HOST:PORT; host names allowed
