@@ -194,9 +194,10 @@ void Bridge::consume_rings() {
             const uint8_t len7 = frame[1] & 0x7F;
             const size_t header = len7 <= 125 ? 2 : len7 == 126 ? 4 : 10;
             std::string_view payload(reinterpret_cast<const char*>(frame) + header, d.length - header);
-            bool queued = outbox_.push(p, seq, op, payload, [this](uint32_t m, uint64_t s, bool was_queued) {
+            // A dropped message never reaches Redis: it no longer counts as awaiting it. Its
+            // record is released with the others once nothing older awaits a reply.
+            bool queued = outbox_.push(p, seq, op, payload, [this](uint32_t m, uint64_t, bool was_queued) {
                 if (was_queued) --outstanding_[m];
-                acked_[m] = std::max(acked_[m], s + 1);
             });
             if (queued) ++outstanding_[p];
         }

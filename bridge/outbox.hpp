@@ -34,10 +34,10 @@ class Outbox {
   public:
     Outbox(size_t limit, Overflow policy) : limit_(limit), policy_(policy) {}
 
-    // Queues a copy of the message. Returns false when the overflow policy dropped one (the
-    // new one under DropNewest, the oldest pending one under DropOldest): see dropped().
-    // `on_drop(member, seq, was_queued)` is told which message left without being written
-    // (the new one: was_queued = false), so its ring may move on.
+    // Queues a copy of the message. Returns false when the new message was not queued
+    // (DropNewest at the limit). Either way a drop is counted in dropped() and reported to
+    // `on_drop(member, seq, was_queued)`: the new message (was_queued = false) or, under
+    // DropOldest, the oldest pending one (was_queued = true), so its ring may move on.
     template <class F>
     bool push(uint32_t member, uint64_t seq, proto::Opcode op, std::string_view payload, F&& on_drop) {
         if (pending() >= limit_) {

@@ -18,6 +18,26 @@ namespace ringcast::bridge {
 namespace {
 constexpr uint64_t kMsNs = 1000000;
 
+// hiredis allocates an array's element list when it reads the count line, before any element
+// arrives: "*2147483647" alone would cost 16 GiB. Our largest reply holds 10,000 entries.
+constexpr int kMaxArrayElements = 1 << 20;
+redisReplyObjectFunctions g_bounded;
+void* (*g_create_array)(const redisReadTask*, int) = nullptr;
+
+void* create_array_bounded(const redisReadTask* task, int elements) {
+    if (elements > kMaxArrayElements) return nullptr;  // the reader fails: the link is dropped
+    return g_create_array(task, elements);
+}
+
+void bound_arrays(redisReader* reader) {
+    if (!g_create_array) {
+        g_bounded = *reader->fn;
+        g_create_array = g_bounded.createArray;
+        g_bounded.createArray = create_array_bounded;
+    }
+    reader->fn = &g_bounded;
+}
+
 uint64_t monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -96,6 +116,7 @@ bool RedisLink::on_poll(short revents, uint64_t now_ns) {
         }
         // The fd is non-blocking: hiredis then treats EAGAIN as "nothing more for now".
         ctx_->flags &= ~REDIS_BLOCK;
+        bound_arrays(ctx_->reader);
         state_ = State::Up;
         why_.clear();
         return flush(now_ns);

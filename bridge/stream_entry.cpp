@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "proto/utf8.hpp"
+
 namespace ringcast::bridge {
 namespace {
 
@@ -100,6 +102,9 @@ DecodedEntry decode_entry(const redisReply* entry) {
     else if (!read_u64(seq, &sq)) out.error = "field s (sequence) missing or not a number";
     else if (!op || (*op != "t" && *op != "b")) out.error = "field o must be \"t\" or \"b\"";
     else if (!data) out.error = "field d (payload) missing";
+    // A text frame with bad UTF-8 would make every client fail the connection (RFC 6455 8.1).
+    else if (*op == "t" && !proto::utf8_valid(reinterpret_cast<const uint8_t*>(data->data()), data->size()))
+        out.error = "field d of a text message is not valid UTF-8";
     if (!out.error.empty()) return out;
     m.origin.epoch = e;
     m.origin.member = static_cast<uint32_t>(mem);

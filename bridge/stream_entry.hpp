@@ -66,6 +66,9 @@ const redisReply* entries_of(const redisReply* reply, bool xread, std::string* e
 // Argument vector of one XADD; the views stay valid while the caller's strings do.
 struct XaddArgs {
     static constexpr int kCount = 18;
+    XaddArgs() = default;
+    XaddArgs(const XaddArgs&) = delete;  // argv points into its own `numbers`
+    XaddArgs& operator=(const XaddArgs&) = delete;
     const char* argv[kCount];
     size_t len[kCount];
     char numbers[4][24];  // maxlen, epoch, member, seq as decimal text
