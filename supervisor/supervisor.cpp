@@ -571,6 +571,11 @@ int Supervisor::run() {
                 // Roll every worker onto the binary now on disk, one at a time.
                 std::string refused = start_restart("all", nullptr);
                 if (!refused.empty()) RC_LOG_WARN("event=restart_refused reason=\"%s\"", refused.c_str());
+                // An upgrade rolls the bridge onto the new binary too (it keeps its place).
+                if (bridge_enabled() && bridge_.pid > 0) {
+                    refused = restart_bridge(nullptr);
+                    if (!refused.empty()) RC_LOG_WARN("event=restart_refused target=bridge reason=\"%s\"", refused.c_str());
+                }
             } else if (si.ssi_signo == SIGHUP) {
                 reload();
             } else if (si.ssi_signo == SIGQUIT) {

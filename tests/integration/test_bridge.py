@@ -11,6 +11,7 @@ the counts that match, and the stream must hold each message once.
 """
 import asyncio
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,8 +107,26 @@ async def three_nodes(redis):
     for line in ("ringcast_bridge_connected 1", f"ringcast_bridge_sent_total {per_node_sent}",
                  "ringcast_bridge_dropped_total 0", "ringcast_bridge_buffered_messages 0"):
         h.check(line in text, f"/metrics lacks {line!r} (status {status})")
+    await usr2_rolls_the_bridge(nodes)
     for srv in nodes:
-        srv.stop(check=True)
+        srv.stop(check=True, allow_restarts=True)
+
+
+async def usr2_rolls_the_bridge(nodes):
+    """SIGUSR2 (an upgrade) replaces B's workers and its bridge; the nodes still hear each other."""
+    b = nodes[1]
+    before = await h.bridge_status(b)
+    os.kill(b.pid, signal.SIGUSR2)
+    st = await wait_bridge_report(b, lambda st: st.get("pid") not in (before.get("pid"), -1)
+                                  and st.get("connected") is True, timeout=20)
+    h.check(st.get("pid") != before.get("pid") and st.get("restarts") == before.get("restarts", 0) + 1,
+            f"SIGUSR2 did not roll the bridge: before {before}, after {st}")
+    clients = [await h.ws_connect(srv.uri()) for srv in nodes]
+    receivers = [h.Receiver(f"usr2-{i}", ws).start() for i, ws in enumerate(clients)]
+    for i in range(len(nodes)):
+        await h.sync_barrier(clients[i], receivers, f"usr2-{i}", timeout=15)
+    h.log(f"after SIGUSR2 on {b.name}: bridge pid {before.get('pid')} -> {st.get('pid')}, nodes still joined")
+    await h.close_all(clients)
 
 
 async def unreachable_at_start():
