@@ -1,4 +1,9 @@
 // One client connection as a shard sees it: its socket, protocol state and send queue.
+//
+// Memory: a shard may hold hundreds of thousands of mostly idle connections, so the struct
+// keeps only what an idle connection needs. The input side beyond "between frames" (the
+// handshake, a frame or message in progress, input held back) lives in a ConnInput taken
+// from the shard's pool while needed; the first queued frame sits inline in the SendQueue.
 #pragma once
 
 #include <cstdint>
@@ -23,22 +28,19 @@ enum class ConnState : uint8_t {
 // A received chunk held back while the shard's ring is full (pushback): the provided
 // buffer stays out of the kernel's pool until the chunk is fed.
 struct HeldChunk {
-    static constexpr uint16_t kReplay = 0xFFFF;  // bytes live in Connection::replay (handed over)
+    static constexpr uint16_t kReplay = 0xFFFF;  // bytes live in ConnInput::replay
     uint16_t bid;
     uint32_t offset;
     uint32_t len;
 };
 
-struct Connection {
-    int fd = -1;
-    uint32_t slot = 0;        // index in the shard's connection table
-    uint32_t generation = 0;  // bumps on reuse, so late completions for a old socket are ignored
-    uint32_t serial = 0;      // shard-unique id carried as the ring record's origin
-    ConnState state = ConnState::Handshake;
-
+// The input side of a connection while a fresh parser would not do: during the handshake,
+// inside a frame or a message, or while input is held back. At rest it goes back to the
+// shard's pool (see Shard::settle_input).
+struct ConnInput {
+    proto::FrameParser parser;
     std::unique_ptr<proto::HandshakeParser> handshake;  // only until the upgrade completes
     std::string handshake_bytes;  // the request so far, so a hot restart can replay it
-    proto::FrameParser parser;
 
     // Message being received. A message wholly inside one recv chunk is published straight
     // from that chunk (`direct`); anything longer is gathered in `assembly`.
@@ -49,33 +51,67 @@ struct Connection {
     size_t direct_len = 0;
     std::vector<uint8_t> assembly;
 
+    std::vector<HeldChunk> held;   // pushback: chunks not yet fed
+    std::vector<uint8_t> replay;   // unparsed input handed over by a previous process
+
+    // Nothing here that a fresh ConnInput would not rebuild: the pool may take it back.
+    bool at_rest() const {
+        const proto::FrameParserState& s = parser.state();
+        return !handshake && !msg_active && !msg_ready && held.empty() && replay.empty() &&
+               s.stage == proto::FrameParserState::Stage::Header && s.header_have == 0 &&
+               s.message_opcode == 0;
+    }
+};
+
+// The peer's address in binary, formatted only when a log line or a probe asks for it.
+struct PeerAddr {
+    uint8_t family = 0;  // AF_INET, AF_INET6, or 0 when unknown
+    uint16_t port = 0;   // host order
+    uint8_t addr[16] = {};
+};
+
+// "ip:port" / "[ip6]:port" of a PeerAddr, on the stack.
+struct PeerName {
+    explicit PeerName(const PeerAddr& a);
+    const char* c_str() const { return text; }
+    char text[56];
+};
+
+struct Connection {
+    // Touched for every delivery (deliver_from_rings, flush_sends): kept together up front.
     SendQueue out;
+    uint32_t serial = 0;  // shard-unique id carried as the ring record's origin
+    ConnState state = ConnState::Handshake;
+    bool in_dirty = false;       // listed for a send this iteration
+    bool slow = false;           // over its buffer bound: close after this pass
     bool send_inflight = false;
-    uint32_t send_batch = 0;       // SendBatch in use while send_inflight
-    uint32_t inflight_frames = 0;  // queue entries the kernel may still be reading
-    bool recv_armed = false;
-    bool in_dirty = false;     // listed for a send this iteration
-    bool starved = false;
-    bool in_paused = false;    // listed in the shard's paused_ (input held back)      // recv ended on an empty buffer pool: re-arm when buffers return
-    bool slow = false;         // over its buffer bound: close after this pass
-    bool want_close = false;   // close once the queue is flushed
+    std::unique_ptr<uint32_t[]> held_from;  // queued ring frames per producer (pins its cursor)
+
+    int fd = -1;
+    uint32_t slot = 0;        // index in the shard's connection table
+    uint32_t generation = 0;  // bumps on reuse, so late completions for a old socket are ignored
+    uint32_t inflight_frames = 0;      // queue entries the kernel may still be reading
     uint32_t open_index = UINT32_MAX;  // position in the shard's open list
-    std::vector<HeldChunk> held;       // pushback: chunks not yet fed
-    std::vector<uint8_t> replay;       // unparsed input handed over by a previous process
-    std::vector<uint32_t> held_from;   // queued ring frames per producer (pins that ring's cursor)
+    bool recv_armed = false;
+    bool recv_handshake = false;  // the armed recv reads from the handshake buffer group
+    bool starved = false;         // recv ended on an empty buffer pool: re-arm when buffers return
+    bool in_paused = false;       // listed in the shard's paused_ (input held back)
+    bool want_close = false;      // close once the queue is flushed
+    bool ping_outstanding = false;
+    uint16_t close_code = 0;      // the code we sent (or echoed), 0 = none (TCP only)
+
+    std::unique_ptr<ConnInput> in;  // null at rest (see ConnInput)
 
     // Tracking (probes --connections, connection_log): cheap counters, always kept.
-    char peer[48] = {};            // "ip:port"
+    PeerAddr peer;
     uint64_t opened_ns = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     uint64_t msgs_in = 0;
     uint64_t msgs_out = 0;
-    uint16_t close_code = 0;       // the code we sent (or echoed), 0 = none (TCP only)
 
     uint64_t last_rx_ns = 0;
     uint64_t linger_deadline_ns = 0;
-    bool ping_outstanding = false;
     uint64_t ping_sent_ns = 0;
 };
 

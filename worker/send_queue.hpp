@@ -7,8 +7,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <vector>
 
 namespace ringcast::worker {
 
@@ -20,8 +18,9 @@ struct OutFrame {
     uint64_t seq = 0;
 };
 
-// FIFO ring of OutFrame that grows by doubling and never shrinks below its peak, so the
-// steady state allocates nothing per message.
+// FIFO ring of OutFrame. The first slot lives inline, so an idle connection, or one that
+// is sent each frame as it comes, never allocates; past one frame it grows by doubling on
+// the heap and never shrinks below its peak, so the steady state allocates nothing per message.
 class SendQueue {
 public:
     SendQueue() = default;
@@ -32,6 +31,7 @@ public:
             OutFrame f = pop();
             if (f.producer == OutFrame::kOwned) delete[] f.data;
         }
+        if (slots_ != &inline_) delete[] slots_;
     }
 
     bool empty() const { return head_ == tail_; }
@@ -40,8 +40,8 @@ public:
     uint32_t front_offset() const { return offset_; }  // bytes of the front frame already sent
 
     void push(const OutFrame& f) {
-        if (size() == slots_.size()) grow();
-        slots_[tail_++ & (slots_.size() - 1)] = f;
+        if (size() == capacity()) grow();
+        slots_[tail_++ & mask_] = f;
         bytes_ += f.len;
     }
 
@@ -58,10 +58,10 @@ public:
         offset_ = n;
     }
 
-    const OutFrame& at(size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+    const OutFrame& at(size_t i) const { return slots_[(head_ + i) & mask_]; }
 
     OutFrame pop() {
-        OutFrame f = slots_[head_++ & (slots_.size() - 1)];
+        OutFrame f = slots_[head_++ & mask_];
         bytes_ -= f.len - offset_;
         offset_ = 0;
         return f;
@@ -100,7 +100,7 @@ public:
     template <class F>
     void drop_after(size_t keep, F&& done) {
         while (size() > keep) {
-            OutFrame f = slots_[--tail_ & (slots_.size() - 1)];
+            OutFrame f = slots_[--tail_ & mask_];
             bytes_ -= f.len;
             if (size() == 0) {
                 bytes_ = 0;
@@ -111,20 +111,27 @@ public:
     }
 
 private:
+    size_t capacity() const { return static_cast<size_t>(mask_) + 1; }
+
     void grow() {
-        size_t cap = slots_.empty() ? 8 : slots_.size() * 2;
-        std::vector<OutFrame> next(cap);
+        const size_t cap = capacity() < 8 ? 8 : capacity() * 2;
+        auto* next = new OutFrame[cap];
         for (size_t i = 0; i < size(); ++i) next[i] = at(i);
-        tail_ = size();
+        tail_ = static_cast<uint32_t>(size());
         head_ = 0;
-        slots_.swap(next);
+        if (slots_ != &inline_) delete[] slots_;
+        slots_ = next;
+        mask_ = static_cast<uint32_t>(cap - 1);
     }
 
-    std::vector<OutFrame> slots_;
-    uint64_t head_ = 0;
-    uint64_t tail_ = 0;
-    uint64_t bytes_ = 0;
+    OutFrame inline_;
+    OutFrame* slots_ = &inline_;
+    uint32_t mask_ = 0;  // capacity - 1 (a power of two)
+    // Free-running; a queue never holds 2^32 frames, so the unsigned difference is its size.
+    uint32_t head_ = 0;
+    uint32_t tail_ = 0;
     uint32_t offset_ = 0;
+    uint64_t bytes_ = 0;
 };
 
 }  // namespace ringcast::worker

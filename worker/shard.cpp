@@ -25,7 +25,15 @@ namespace {
 constexpr unsigned kUringEntries = 4096;
 constexpr uint32_t kRecvBuffers = 4096;          // power of two (buffer ring)
 constexpr uint32_t kRecvBufferSize = 16 * 1024;
+// Upgrade requests get their own small buffers: a handshake then touches a few pages of a
+// small pool instead of one page of every large buffer the ring cycles through.
+constexpr uint32_t kHandshakeBuffers = 256;      // power of two
+constexpr uint32_t kHandshakeBufferSize = 1024;  // longer requests take several recvs
 constexpr size_t kMaxIov = 128;                   // frames coalesced into one sendmsg
+constexpr size_t kScratchIov = 8192;              // iovecs prepared between two submits
+constexpr size_t kScratchMsgs = 1024;             // msghdrs prepared between two submits
+constexpr size_t kSpareInputs = 1024;             // ConnInputs kept for reuse
+constexpr size_t kSpareAssemblyBytes = 64 * 1024; // a pooled ConnInput keeps at most this
 constexpr uint64_t kMs = 1000000;
 constexpr uint64_t kHandshakeTimeoutNs = 10000 * kMs;
 constexpr uint64_t kLingerNs = 2000 * kMs;
@@ -33,7 +41,8 @@ constexpr uint64_t kHousekeepingNs = 50 * kMs;
 
 // user_data: kind in the top byte, then the connection slot and its generation, so a
 // completion for a socket that was since closed and reused is recognised and ignored.
-enum Kind : uint64_t { kAccept = 1, kRecv = 2, kSend = 3, kWake = 4, kCancel = 5, kShutdown = 6 };
+// kRecvHandshake: a recv from the handshake buffer group (its buffer goes back there).
+enum Kind : uint64_t { kAccept = 1, kRecv = 2, kSend = 3, kWake = 4, kCancel = 5, kShutdown = 6, kRecvHandshake = 7 };
 
 uint64_t pack(Kind k, uint32_t slot = 0, uint32_t gen = 0) {
     return (static_cast<uint64_t>(k) << 56) | (static_cast<uint64_t>(slot & 0xFFFFFF) << 32) | gen;
@@ -42,23 +51,23 @@ Kind kind_of(uint64_t ud) { return static_cast<Kind>(ud >> 56); }
 uint32_t slot_of(uint64_t ud) { return static_cast<uint32_t>((ud >> 32) & 0xFFFFFF); }
 uint32_t gen_of(uint64_t ud) { return static_cast<uint32_t>(ud); }
 
-void describe_peer(int fd, char* out, size_t n) {
+PeerAddr describe_peer(int fd) {
+    PeerAddr out;
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            port = ntohs(a->sin6_port);
-        }
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return out;
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        out.family = AF_INET;
+        out.port = ntohs(a->sin_port);
+        std::memcpy(out.addr, &a->sin_addr, sizeof a->sin_addr);
+    } else if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        out.family = AF_INET6;
+        out.port = ntohs(a->sin6_port);
+        std::memcpy(out.addr, &a->sin6_addr, sizeof a->sin6_addr);
     }
-    std::snprintf(out, n, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    return out;
 }
 
 uint64_t monotonic_ns() {
@@ -69,41 +78,52 @@ uint64_t monotonic_ns() {
 
 }  // namespace
 
-struct SendBatch {
-    msghdr msg{};
-    iovec iov[kMaxIov];
-    uint32_t index = 0;
+PeerName::PeerName(const PeerAddr& a) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (a.family != 0) inet_ntop(a.family, a.addr, host, sizeof host);
+    std::snprintf(text, sizeof text, a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a.port);
+}
+
+// The iovecs and msghdrs of the sendmsgs prepared since the last submit. The kernel copies
+// both when it takes the SQE (IORING_FEAT_SUBMIT_STABLE, Linux 5.5+), so one arena serves
+// every send and nothing per connection or per send in flight is allocated.
+struct SendScratch {
+    iovec iov[kScratchIov];
+    msghdr msg[kScratchMsgs];
+    size_t iov_used = 0;
+    size_t msg_used = 0;
 };
 
 // The frame parser's compile-time handler for one connection.
 struct Shard::FrameEvents {
     Shard& shard;
     Connection& c;
+    ConnInput& in;
 
     void on_message_begin(proto::Opcode op) {
-        c.msg_op = op;
-        c.msg_active = true;
-        c.direct = nullptr;
-        c.direct_len = 0;
-        c.assembly.clear();
+        in.msg_op = op;
+        in.msg_active = true;
+        in.direct = nullptr;
+        in.direct_len = 0;
+        in.assembly.clear();
     }
     void on_message_data(const uint8_t* p, size_t n) {
         if (n == 0) return;
-        if (c.direct == nullptr && c.assembly.empty()) {
-            c.direct = p;
-            c.direct_len = n;
+        if (in.direct == nullptr && in.assembly.empty()) {
+            in.direct = p;
+            in.direct_len = n;
             return;
         }
-        if (c.direct != nullptr) {  // a second fragment: gather from here on
-            c.assembly.assign(c.direct, c.direct + c.direct_len);
-            c.direct = nullptr;
-            c.direct_len = 0;
+        if (in.direct != nullptr) {  // a second fragment: gather from here on
+            in.assembly.assign(in.direct, in.direct + in.direct_len);
+            in.direct = nullptr;
+            in.direct_len = 0;
         }
-        c.assembly.insert(c.assembly.end(), p, p + n);
+        in.assembly.insert(in.assembly.end(), p, p + n);
     }
     bool on_message_end() {
-        c.msg_active = false;
-        c.msg_ready = true;
+        in.msg_active = false;
+        in.msg_ready = true;
         return shard.publish(c);
     }
     void on_ping(const uint8_t* p, size_t n) {
@@ -149,12 +169,17 @@ int Shard::setup() {
                      std::strerror(-rc));
         return kExitFatal;
     }
-    rc = buffers_.init(uring_.get(), kRecvBuffers, kRecvBufferSize);
+    rc = buffers_.init(uring_.get(), kRecvBuffers, kRecvBufferSize, 0);
+    if (rc == 0) rc = handshake_buffers_.init(uring_.get(), kHandshakeBuffers, kHandshakeBufferSize, 1);
     if (rc < 0) {
         RC_LOG_ERROR("event=buffer_ring_failed error=\"%s\" hint=\"provided buffer rings need Linux 5.19+\"",
                      std::strerror(-rc));
         return kExitFatal;
     }
+    scratch_ = std::make_unique_for_overwrite<SendScratch>();  // pages touched only as used
+    // libcrypto resolves SHA-1 and faults in its code on first use: pay that here, once,
+    // rather than in the first client's handshake.
+    (void)proto::compute_accept_key("dGhlIHNhbXBsZSBub25jZQ==");
     producer_ = std::make_unique<shm::Producer>(segment_, options_.member);
     consumer_ = std::make_unique<shm::Consumer>(segment_, options_.member);
     now_ns_ = monotonic_ns();
@@ -243,7 +268,8 @@ void Shard::loop() {
         deliver_from_rings();
         flush_sends();
         release_cursors();
-        if (buffers_.commit() > 0 && !starved_.empty()) rearm_starved();
+        const uint32_t returned = buffers_.commit() + handshake_buffers_.commit();
+        if (returned > 0 && !starved_.empty()) rearm_starved();
         if (now_ns_ >= next_housekeeping_ns_) {
             housekeeping(now_ns_);
             next_housekeeping_ns_ = now_ns_ + kHousekeepingNs;
@@ -253,6 +279,7 @@ void Shard::loop() {
         if (handled > 0 || io_uring_cq_ready(ring) > 0 || (freezing_ && quiescent())) {
             // Busy: submit and collect whatever completed, without blocking.
             io_uring_submit_and_get_events(ring);
+            scratch_submitted();
             continue;
         }
         // Idle: announce that we sleep, then look once more so a record published between
@@ -261,6 +288,7 @@ void Shard::loop() {
         if (any_ring_ready()) {
             consumer_->cancel_sleep();
             io_uring_submit_and_get_events(ring);
+            scratch_submitted();
             continue;
         }
         // Paused input waits for ring space freed by other consumers: poll it briskly.
@@ -270,6 +298,7 @@ void Shard::loop() {
         ts.tv_nsec = static_cast<long long>(wait_ns);
         io_uring_cqe* ignored = nullptr;
         io_uring_submit_and_wait_timeout(ring, &ignored, 1, &ts, nullptr);
+        scratch_submitted();
         consumer_->cancel_sleep();
     }
     // Leave nothing referenced: close what is left.
@@ -298,12 +327,14 @@ void Shard::handle(io_uring_cqe* cqe) {
     switch (kind_of(ud)) {
         case kAccept: on_accept(cqe->res, more); return;
         case kWake: on_wake(cqe->res); return;
-        case kRecv: {
+        case kRecv:
+        case kRecvHandshake: {
+            BufferRing& pool = kind_of(ud) == kRecv ? buffers_ : handshake_buffers_;
             Connection* c = connection_for(ud);
             if (c) {
-                guarded(*c, [&] { on_recv(*c, cqe->res, cqe->flags); });
+                guarded(*c, [&] { on_recv(*c, pool, cqe->res, cqe->flags); });
             } else if (cqe->flags & IORING_CQE_F_BUFFER) {
-                buffers_.recycle(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+                pool.recycle(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
             }
             return;
         }
@@ -332,12 +363,15 @@ void Shard::guarded(Connection& c, F&& body) {
 }
 
 void Shard::recover(Connection& c, const char* what) {
-    RC_LOG_ERROR("event=connection_failed conn=%u peer=%s error=\"%s\" action=close_1011", c.serial, c.peer, what);
+    RC_LOG_ERROR("event=connection_failed conn=%u peer=%s error=\"%s\" action=close_1011", c.serial,
+                 PeerName(c.peer).c_str(), what);
     shm::count_protocol_error(segment_.control(options_.member).stats, proto::close_code::InternalError);
     try {
         if (c.fd >= 0 && (c.state == ConnState::Open || c.state == ConnState::Handshake)) {
-            c.msg_active = c.msg_ready = false;
-            c.direct = nullptr;
+            if (c.in) {
+                c.in->msg_active = c.in->msg_ready = false;
+                c.in->direct = nullptr;
+            }
             queue_close(c, proto::close_code::InternalError, "internal error");
             return;
         }
@@ -393,12 +427,11 @@ void Shard::on_accept(int res, bool more) {
     c.serial = next_serial_++;
     if (next_serial_ == 0) next_serial_ = 1;
     c.state = ConnState::Handshake;
-    c.handshake = std::make_unique<proto::HandshakeParser>();
-    c.parser = proto::FrameParser(proto::ParserLimits{settings_.max_message_bytes});
+    input(c).handshake = std::make_unique<proto::HandshakeParser>();
     c.last_rx_ns = now_ns_;
     c.opened_ns = now_ns_;
     c.linger_deadline_ns = now_ns_ + kHandshakeTimeoutNs;
-    describe_peer(res, c.peer, sizeof c.peer);
+    c.peer = describe_peer(res);
     ++live_connections_;
     shm::count(segment_.control(options_.member).stats.accepted, 1);
     arm_recv(c);
@@ -409,14 +442,21 @@ void Shard::on_accept(int res, bool more) {
 void Shard::arm_recv(Connection& c) {
     if (freezing_) return;  // a frozen shard reads nothing; unfreeze() re-arms
     io_uring_sqe* s = uring_.sqe();
-    io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+    c.recv_handshake = c.state == ConnState::Handshake;
+    if (c.recv_handshake) {
+        // One small buffer at a time until the upgrade: the request is usually one recv.
+        io_uring_prep_recv(s, c.fd, nullptr, 0, 0);
+        s->buf_group = handshake_buffers_.group();
+    } else {
+        io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+        s->buf_group = buffers_.group();
+    }
     s->flags |= IOSQE_BUFFER_SELECT;
-    s->buf_group = BufferRing::kGroup;
-    io_uring_sqe_set_data64(s, pack(kRecv, c.slot, c.generation));
+    io_uring_sqe_set_data64(s, pack(c.recv_handshake ? kRecvHandshake : kRecv, c.slot, c.generation));
     c.recv_armed = true;
 }
 
-void Shard::on_recv(Connection& c, int res, uint32_t flags) {
+void Shard::on_recv(Connection& c, BufferRing& pool, int res, uint32_t flags) {
     if (!(flags & IORING_CQE_F_MORE)) c.recv_armed = false;
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
@@ -424,7 +464,7 @@ void Shard::on_recv(Connection& c, int res, uint32_t flags) {
         c.ping_outstanding = false;
         c.bytes_in += static_cast<uint64_t>(res);
         shm::count(segment_.control(options_.member).stats.bytes_in, static_cast<uint64_t>(res));
-        receive(c, buffers_.buffer(bid), static_cast<size_t>(res), bid);
+        receive(c, pool, bid, static_cast<size_t>(res));
     }
     if (c.fd < 0) {
         finish_if_idle(c);
@@ -444,55 +484,62 @@ void Shard::on_recv(Connection& c, int res, uint32_t flags) {
         destroy(c);
         return;
     }
-    if (!c.recv_armed && c.held.empty()) arm_recv(c);  // multishot ended for another reason
+    if (!c.recv_armed && !holding(c)) arm_recv(c);  // single-shot, or multishot ended
 }
 
-void Shard::receive(Connection& c, uint8_t* data, size_t n, uint16_t bid) {
+void Shard::receive(Connection& c, BufferRing& pool, uint16_t bid, size_t n) {
+    uint8_t* data = pool.buffer(bid);
     if (c.state == ConnState::Handshake) {
-        proto::HandshakeStatus st = c.handshake->feed(reinterpret_cast<const char*>(data), n);
-        if (st == proto::HandshakeStatus::NeedMore) c.handshake_bytes.append(reinterpret_cast<const char*>(data), n);
-        if (st == proto::HandshakeStatus::NeedMore) {
-            buffers_.recycle(bid);
-            return;
-        }
-        if (st == proto::HandshakeStatus::Rejected) {
-            std::string resp = proto::build_error_response(c.handshake->error_status(),
-                                                           c.handshake->error_reason());
-            RC_LOG_DEBUG("event=handshake_rejected status=%d reason=\"%.*s\"", c.handshake->error_status(),
-                         static_cast<int>(c.handshake->error_reason().size()),
-                         c.handshake->error_reason().data());
-            queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
-            c.state = ConnState::Closing;
-            c.want_close = true;
-            c.linger_deadline_ns = now_ns_ + kLingerNs;
-            buffers_.recycle(bid);
-            return;
-        }
-        std::string resp = proto::build_accept_response(c.handshake->request());
-        size_t used = c.handshake->consumed();
-        c.handshake.reset();
-        std::string().swap(c.handshake_bytes);
-        queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
-        open(c);
-        data += used;
-        n -= used;
-        if (n == 0) {
-            buffers_.recycle(bid);
-            return;
-        }
-        // Pipelined first frames ride in the same buffer.
-        feed_chunk(c, bid, static_cast<uint32_t>(data - buffers_.buffer(bid)), n);
+        receive_handshake(c, data, n);
+        pool.recycle(bid);
+        settle_input(c);
         return;
     }
-    if (c.state != ConnState::Open) {  // closing: input is drained and ignored
-        buffers_.recycle(bid);
+    // Closing: input is drained and ignored. Open input comes from the frame pool only.
+    if (c.state != ConnState::Open || &pool != &buffers_) {
+        pool.recycle(bid);
         return;
     }
-    if (c.msg_ready || !c.held.empty()) {  // paused: keep order behind what waits
-        c.held.push_back(HeldChunk{bid, 0, static_cast<uint32_t>(n)});
+    if (c.in && (c.in->msg_ready || !c.in->held.empty())) {  // paused: keep order behind what waits
+        c.in->held.push_back(HeldChunk{bid, 0, static_cast<uint32_t>(n)});
         return;
     }
     feed_chunk(c, bid, 0, n);
+    settle_input(c);
+}
+
+// Upgrade request bytes; the caller recycles the buffer, so frames pipelined behind the
+// request are copied out and fed from `replay` (through paused_, which keeps their order).
+void Shard::receive_handshake(Connection& c, const uint8_t* data, size_t n) {
+    ConnInput& in = input(c);
+    const char* text = reinterpret_cast<const char*>(data);
+    proto::HandshakeStatus st = in.handshake->feed(text, n);
+    if (st == proto::HandshakeStatus::NeedMore) {
+        in.handshake_bytes.append(text, n);
+        return;
+    }
+    if (st == proto::HandshakeStatus::Rejected) {
+        std::string resp = proto::build_error_response(in.handshake->error_status(), in.handshake->error_reason());
+        RC_LOG_DEBUG("event=handshake_rejected status=%d reason=\"%.*s\"", in.handshake->error_status(),
+                     static_cast<int>(in.handshake->error_reason().size()), in.handshake->error_reason().data());
+        queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
+        c.state = ConnState::Closing;
+        c.want_close = true;
+        c.linger_deadline_ns = now_ns_ + kLingerNs;
+        in.handshake.reset();
+        std::string().swap(in.handshake_bytes);
+        return;
+    }
+    std::string resp = proto::build_accept_response(in.handshake->request());
+    size_t used = in.handshake->consumed();
+    in.handshake.reset();
+    std::string().swap(in.handshake_bytes);
+    queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
+    open(c);
+    if (used == n) return;
+    in.replay.assign(data + used, data + n);
+    in.held.push_back(HeldChunk{HeldChunk::kReplay, 0, static_cast<uint32_t>(n - used)});
+    pause(c);
 }
 
 // Feeds one received chunk; what a full ring leaves unparsed is held (buffer and all) and
@@ -500,64 +547,70 @@ void Shard::receive(Connection& c, uint8_t* data, size_t n, uint16_t bid) {
 void Shard::feed_chunk(Connection& c, uint16_t bid, uint32_t offset, size_t n) {
     size_t done = feed_frames(c, buffers_.buffer(bid) + offset, n);
     const bool open = c.state == ConnState::Open;
+    ConnInput& in = *c.in;
     if (done < n && open) {
-        c.held.push_back(HeldChunk{bid, offset + static_cast<uint32_t>(done), static_cast<uint32_t>(n - done)});
+        in.held.push_back(HeldChunk{bid, offset + static_cast<uint32_t>(done), static_cast<uint32_t>(n - done)});
     } else {
         buffers_.recycle(bid);
     }
-    if (open && (c.msg_ready || !c.held.empty()) && !c.in_paused) {
-        c.in_paused = true;
-        paused_.push_back(&c);
-    }
+    if (open && (in.msg_ready || !in.held.empty())) pause(c);
+}
+
+void Shard::pause(Connection& c) {
+    if (c.in_paused) return;
+    c.in_paused = true;
+    paused_.push_back(&c);
 }
 
 // Feeds frames; returns how many bytes were consumed (less than n only when the ring is
 // full and the rest must wait). A message still open at the end of the chunk is copied
 // out of the chunk, which goes back to the kernel.
 size_t Shard::feed_frames(Connection& c, uint8_t* data, size_t n) {
-    FrameEvents ev{*this, c};
-    proto::FeedResult r = c.parser.feed(data, n, ev);
+    ConnInput& in = input(c);
+    FrameEvents ev{*this, c, in};
+    proto::FeedResult r = in.parser.feed(data, n, ev);
     if (r.violation) {
         auto& stats = segment_.control(options_.member).stats;
         shm::count_protocol_error(stats, r.violation.code);
         RC_LOG_DEBUG("event=protocol_error code=%u reason=\"%.*s\"", r.violation.code,
                      static_cast<int>(r.violation.reason.size()), r.violation.reason.data());
-        c.msg_active = false;
-        c.msg_ready = false;
-        c.direct = nullptr;
+        in.msg_active = false;
+        in.msg_ready = false;
+        in.direct = nullptr;
         queue_close(c, r.violation.code, r.violation.reason);
         return n;
     }
     if (c.state != ConnState::Open) return n;  // a close frame ended the session
     // A message left open, or complete but unpublished, must not point into a buffer that
     // may go back to the kernel.
-    if ((c.msg_active || c.msg_ready) && c.direct != nullptr) {
-        c.assembly.assign(c.direct, c.direct + c.direct_len);
-        c.direct = nullptr;
-        c.direct_len = 0;
+    if ((in.msg_active || in.msg_ready) && in.direct != nullptr) {
+        in.assembly.assign(in.direct, in.direct + in.direct_len);
+        in.direct = nullptr;
+        in.direct_len = 0;
     }
     return r.consumed;
 }
 
 bool Shard::publish(Connection& c) {
-    const uint8_t* payload = c.direct ? c.direct : c.assembly.data();
-    size_t len = c.direct ? c.direct_len : c.assembly.size();
+    ConnInput& in = *c.in;
+    const uint8_t* payload = in.direct ? in.direct : in.assembly.data();
+    size_t len = in.direct ? in.direct_len : in.assembly.size();
     size_t header = proto::frame_header_size(len);
     uint8_t* out = producer_->reserve(static_cast<uint32_t>(header + len));
     if (out == nullptr) return false;
-    proto::encode_frame_header(out, c.msg_op, len);
+    proto::encode_frame_header(out, in.msg_op, len);
     if (len) std::memcpy(out + header, payload, len);
     producer_->commit(static_cast<uint32_t>(header + len), c.serial);
     ++committed_;
     ++c.msgs_in;
     shm::count(segment_.control(options_.member).stats.messages_in, 1);
-    c.msg_ready = false;
-    c.direct = nullptr;
-    c.direct_len = 0;
-    if (c.assembly.capacity() > (1u << 20)) {
-        std::vector<uint8_t>().swap(c.assembly);  // do not keep a huge message's buffer per client
+    in.msg_ready = false;
+    in.direct = nullptr;
+    in.direct_len = 0;
+    if (in.assembly.capacity() > (1u << 20)) {
+        std::vector<uint8_t>().swap(in.assembly);  // do not keep a huge message's buffer per client
     } else {
-        c.assembly.clear();
+        in.assembly.clear();
     }
     // Publish in batches, but never let one pass hold back a whole ring's worth.
     if (committed_ >= 64) {
@@ -568,10 +621,63 @@ bool Shard::publish(Connection& c) {
     return true;
 }
 
+// ---- input state --------------------------------------------------------------------------
+
+ConnInput& Shard::input(Connection& c) {
+    if (c.in) return *c.in;
+    if (spare_inputs_.empty()) {
+        c.in = std::make_unique<ConnInput>();
+    } else {
+        c.in = std::move(spare_inputs_.back());
+        spare_inputs_.pop_back();
+    }
+    c.in->parser = proto::FrameParser(proto::ParserLimits{settings_.max_message_bytes});
+    return *c.in;
+}
+
+// Gives a connection's input state back to the pool once a fresh one would do the same.
+void Shard::settle_input(Connection& c) {
+    if (c.in && c.in->at_rest()) release_input(c);
+}
+
+// Takes the input state away whatever it holds (the caller has recycled held buffers).
+void Shard::release_input(Connection& c) {
+    if (!c.in) return;
+    if (spare_inputs_.size() >= kSpareInputs) {
+        c.in.reset();
+        return;
+    }
+    ConnInput& in = *c.in;
+    in.handshake.reset();
+    std::string().swap(in.handshake_bytes);
+    in.msg_active = in.msg_ready = false;
+    in.direct = nullptr;
+    in.direct_len = 0;
+    if (in.assembly.capacity() > kSpareAssemblyBytes) {
+        std::vector<uint8_t>().swap(in.assembly);
+    } else {
+        in.assembly.clear();
+    }
+    in.held.clear();
+    std::vector<uint8_t>().swap(in.replay);
+    spare_inputs_.push_back(std::move(c.in));
+}
+
+bool Shard::holding(const Connection& c) { return c.in && !c.in->held.empty(); }
+
+void Shard::recycle_held(Connection& c) {
+    if (!c.in) return;
+    for (const HeldChunk& h : c.in->held) {
+        if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
+    }
+    c.in->held.clear();
+    std::vector<uint8_t>().swap(c.in->replay);
+}
+
 void Shard::rearm_starved() {
     for (Connection* c : starved_) {
         c->starved = false;
-        if (c->fd >= 0 && !c->recv_armed && c->held.empty()) arm_recv(*c);
+        if (c->fd >= 0 && !c->recv_armed && !holding(*c)) arm_recv(*c);
     }
     starved_.clear();
 }
@@ -582,56 +688,50 @@ void Shard::resume_paused() {
     for (Connection* cp : paused_) {
         Connection& c = *cp;
         if (c.fd < 0 || c.state != ConnState::Open) {
-            for (const HeldChunk& h : c.held) {
-                if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
-            }
-            c.held.clear();
+            recycle_held(c);
             c.in_paused = false;
             if (c.fd >= 0 && !c.recv_armed) arm_recv(c);  // closing: keep draining input
             continue;
         }
-        if (c.msg_ready && !publish(c)) {
-            still.push_back(cp);
-            continue;
-        }
-        bool blocked = false;
-        while (!c.held.empty()) {
-            if (c.state != ConnState::Open) {  // a violation or close ended it: drop the rest
-                for (const HeldChunk& h : c.held) {
-                    if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
-                }
-                c.held.clear();
-                break;
-            }
-            HeldChunk& h = c.held.front();
-            const bool replay = h.bid == HeldChunk::kReplay;
-            uint8_t* data = (replay ? c.replay.data() : buffers_.buffer(h.bid)) + h.offset;
-            size_t done = feed_frames(c, data, h.len);
-            if (done < h.len && c.state == ConnState::Open) {
-                h.offset += static_cast<uint32_t>(done);
-                h.len -= static_cast<uint32_t>(done);
-                blocked = true;
-                break;
-            }
-            if (replay) {
-                std::vector<uint8_t>().swap(c.replay);
-            } else {
-                buffers_.recycle(h.bid);
-            }
-            c.held.erase(c.held.begin());
-            if (c.msg_ready) {  // the chunk's last message found the ring full
-                blocked = true;
-                break;
-            }
-        }
-        if (blocked && c.state == ConnState::Open) {
+        if (resume_input(c)) {
             still.push_back(cp);
             continue;
         }
         c.in_paused = false;
+        settle_input(c);
         if (c.fd >= 0 && !c.recv_armed && !c.starved) arm_recv(c);
     }
     paused_.swap(still);
+}
+
+// Publishes the message that waited and feeds held chunks in order; true while the ring is
+// still full for this connection (it stays paused).
+bool Shard::resume_input(Connection& c) {
+    ConnInput& in = *c.in;
+    if (in.msg_ready && !publish(c)) return true;
+    while (!in.held.empty()) {
+        if (c.state != ConnState::Open) {  // a violation or close ended it: drop the rest
+            recycle_held(c);
+            return false;
+        }
+        HeldChunk& h = in.held.front();
+        const bool replay = h.bid == HeldChunk::kReplay;
+        uint8_t* data = (replay ? in.replay.data() : buffers_.buffer(h.bid)) + h.offset;
+        size_t done = feed_frames(c, data, h.len);
+        if (done < h.len && c.state == ConnState::Open) {
+            h.offset += static_cast<uint32_t>(done);
+            h.len -= static_cast<uint32_t>(done);
+            return true;
+        }
+        if (replay) {
+            std::vector<uint8_t>().swap(in.replay);
+        } else {
+            buffers_.recycle(h.bid);
+        }
+        in.held.erase(in.held.begin());
+        if (in.msg_ready) return c.state == ConnState::Open;  // the chunk's last message found the ring full
+    }
+    return false;
 }
 
 // ---- deliver ------------------------------------------------------------------------------
@@ -691,7 +791,7 @@ void Shard::deliver_from_rings() {
 
 void Shard::push_ref(Connection& c, const OutFrame& f) {
     c.out.push(f);
-    if (c.held_from.size() < members_) c.held_from.resize(members_, 0);
+    if (!c.held_from) c.held_from = std::make_unique<uint32_t[]>(members_);  // zeroed; once
     ++c.held_from[f.producer];
 }
 
@@ -751,45 +851,61 @@ void Shard::queue_close(Connection& c, uint16_t code, std::string_view reason) {
 
 void Shard::flush_sends() {
     if (freezing_) return;  // dirty_ is kept; unfreeze() or the new process sends it
+    size_t kept = 0;
     for (size_t i = 0; i < dirty_.size(); ++i) {
         Connection& c = *dirty_[i];
         c.in_dirty = false;
         if (c.fd < 0 || c.send_inflight) continue;
-        if (!c.out.empty()) {
-            submit_send(c);
-        } else {
+        if (c.out.empty()) {
             finish_if_idle(c);
+        } else if (!submit_send(c)) {
+            c.in_dirty = true;  // no room to prepare it now: next pass
+            dirty_[kept++] = &c;
         }
     }
-    dirty_.clear();
+    dirty_.resize(kept);
 }
 
-void Shard::submit_send(Connection& c) {
-    uint32_t index;
-    if (!free_batches_.empty()) {
-        index = free_batches_.back();
-        free_batches_.pop_back();
+// One frame goes as a plain send (no msghdr at all); several as one sendmsg whose iovecs
+// and header sit in the scratch arena. False when the arena is full and cannot be emptied.
+bool Shard::submit_send(Connection& c) {
+    const size_t frames = std::min(c.out.size(), kMaxIov);
+    io_uring_sqe* s;
+    if (frames == 1) {
+        iovec one;
+        c.out.gather(&one, 1);
+        s = uring_.sqe();
+        io_uring_prep_send(s, c.fd, one.iov_base, one.iov_len, MSG_NOSIGNAL);
     } else {
-        index = static_cast<uint32_t>(batches_.size());
-        batches_.push_back(std::make_unique<SendBatch>());
-        batches_.back()->index = index;
+        SendScratch& sc = *scratch_;
+        if (sc.iov_used + frames > kScratchIov || sc.msg_used == kScratchMsgs) {
+            io_uring_submit(uring_.get());
+            scratch_submitted();
+            if (sc.iov_used != 0) return false;
+        }
+        iovec* iov = sc.iov + sc.iov_used;
+        msghdr& msg = sc.msg[sc.msg_used++];
+        sc.iov_used += c.out.gather(iov, frames);
+        msg = msghdr{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = frames;
+        s = uring_.sqe();
+        io_uring_prep_sendmsg(s, c.fd, &msg, MSG_NOSIGNAL);
     }
-    SendBatch& b = *batches_[index];
-    size_t n = c.out.gather(b.iov, kMaxIov);
-    b.msg = msghdr{};
-    b.msg.msg_iov = b.iov;
-    b.msg.msg_iovlen = n;
-    io_uring_sqe* s = uring_.sqe();
-    io_uring_prep_sendmsg(s, c.fd, &b.msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, pack(kSend, c.slot, c.generation));
     c.send_inflight = true;
-    c.send_batch = index;
-    c.inflight_frames = static_cast<uint32_t>(n);
+    c.inflight_frames = static_cast<uint32_t>(frames);
+    return true;
+}
+
+// After a submit: the kernel has copied every prepared msghdr and iovec (SUBMIT_STABLE),
+// unless some SQE is still waiting in the queue.
+void Shard::scratch_submitted() {
+    if (io_uring_sq_ready(uring_.get()) == 0) scratch_->iov_used = scratch_->msg_used = 0;
 }
 
 void Shard::on_send(Connection& c, int res) {
     c.send_inflight = false;
-    free_batches_.push_back(c.send_batch);
     if (c.fd < 0) {
         finish_if_idle(c);
         return;
@@ -823,12 +939,12 @@ void Shard::finish_if_idle(Connection& c) {
             ::shutdown(c.fd, SHUT_WR);
             c.state = ConnState::Lingering;
             c.linger_deadline_ns = now_ns_ + kLingerNs;
-            if (!c.recv_armed && c.held.empty()) arm_recv(c);
+            if (!c.recv_armed && !holding(c)) arm_recv(c);
         }
         return;
     }
     // Already destroyed: free the slot once the kernel holds nothing of ours.
-    if (!c.send_inflight && !c.recv_armed && c.held.empty()) {
+    if (!c.send_inflight && !c.recv_armed && !holding(c)) {
         free_slots_.push_back(c.slot);
         c.generation++;
     }
@@ -837,7 +953,7 @@ void Shard::finish_if_idle(Connection& c) {
 // ---- lifecycle ----------------------------------------------------------------------------
 
 void Shard::open(Connection& c) {
-    if (settings_.connection_log) RC_LOG_INFO("event=conn_open conn=%u peer=%s", c.serial, c.peer);
+    if (settings_.connection_log) RC_LOG_INFO("event=conn_open conn=%u peer=%s", c.serial, PeerName(c.peer).c_str());
     c.state = ConnState::Open;
     c.open_index = static_cast<uint32_t>(open_.size());
     open_.push_back(&c);
@@ -857,7 +973,7 @@ void Shard::destroy(Connection& c) {
     if (settings_.connection_log) {
         RC_LOG_INFO("event=conn_close conn=%u peer=%s code=%u age_ms=%llu bytes_in=%llu bytes_out=%llu msgs_in=%llu "
                     "msgs_out=%llu queued_bytes=%llu",
-                    c.serial, c.peer, c.close_code, static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs),
+                    c.serial, PeerName(c.peer).c_str(), c.close_code, static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs),
                     static_cast<unsigned long long>(c.bytes_in), static_cast<unsigned long long>(c.bytes_out),
                     static_cast<unsigned long long>(c.msgs_in), static_cast<unsigned long long>(c.msgs_out),
                     static_cast<unsigned long long>(c.out.bytes()));
@@ -869,16 +985,13 @@ void Shard::destroy(Connection& c) {
     ::close(c.fd);
     c.fd = -1;
     c.state = ConnState::Closing;
-    c.handshake.reset();
     c.out.drop_after(0, [this, &c](const OutFrame& f) { drop_frame(c, f); });
-    for (const HeldChunk& h : c.held) {
-        if (h.bid != HeldChunk::kReplay) buffers_.recycle(h.bid);
-    }
+    recycle_held(c);
+    release_input(c);
     if (c.in_paused) {
         std::erase(paused_, &c);
         c.in_paused = false;
     }
-    c.held.clear();
     --live_connections_;
     finish_if_idle(c);
 }
@@ -1002,7 +1115,7 @@ void Shard::begin_freeze() {
     if (wake_armed_) cancel(pack(kWake));
     for (auto& cp : table_) {
         if (!cp || cp->fd < 0) continue;
-        if (cp->recv_armed) cancel(pack(kRecv, cp->slot, cp->generation));
+        if (cp->recv_armed) cancel(pack(cp->recv_handshake ? kRecvHandshake : kRecv, cp->slot, cp->generation));
         if (cp->send_inflight) cancel(pack(kSend, cp->slot, cp->generation));
     }
     io_uring_submit(uring_.get());
@@ -1052,10 +1165,27 @@ void Shard::unfreeze() {
     for (auto& cp : table_) {
         if (!cp || cp->fd < 0) continue;
         Connection& c = *cp;
-        if (!c.recv_armed && c.held.empty()) arm_recv(c);
+        if (!c.recv_armed && !holding(c)) arm_recv(c);
         if (!c.out.empty()) mark_dirty(c);
     }
     verdict_wait_.store(0, std::memory_order_release);
+}
+
+void Shard::capture_input(const ConnInput& in, handoff::ConnRecord* r) {
+    r->msg_op = static_cast<uint8_t>(in.msg_op);
+    r->msg_active = in.msg_active;
+    r->msg_ready = in.msg_ready;
+    r->parser = in.parser.state();
+    if (in.direct) {
+        r->assembly.assign(in.direct, in.direct + in.direct_len);
+    } else {
+        r->assembly = in.assembly;
+    }
+    for (const HeldChunk& h : in.held) {
+        const uint8_t* p = (h.bid == HeldChunk::kReplay ? in.replay.data() : buffers_.buffer(h.bid)) + h.offset;
+        r->pending_input.insert(r->pending_input.end(), p, p + h.len);
+    }
+    r->handshake.assign(in.handshake_bytes.begin(), in.handshake_bytes.end());
 }
 
 handoff::ShardState Shard::capture(std::vector<int>* fds) {
@@ -1071,9 +1201,6 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         fds->push_back(c.fd);
         r.serial = c.serial;
         r.state = static_cast<uint8_t>(c.state);
-        r.msg_op = static_cast<uint8_t>(c.msg_op);
-        r.msg_active = c.msg_active;
-        r.msg_ready = c.msg_ready;
         r.ping_outstanding = c.ping_outstanding;
         r.want_close = c.want_close;
         r.rx_age_ns = now_ns_ - c.last_rx_ns;
@@ -1082,17 +1209,7 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.bytes_out = c.bytes_out;
         r.msgs_in = c.msgs_in;
         r.msgs_out = c.msgs_out;
-        r.parser = c.parser.state();
-        if (c.direct) {
-            r.assembly.assign(c.direct, c.direct + c.direct_len);
-        } else {
-            r.assembly = c.assembly;
-        }
-        for (const HeldChunk& h : c.held) {
-            const uint8_t* p = (h.bid == HeldChunk::kReplay ? c.replay.data() : buffers_.buffer(h.bid)) + h.offset;
-            r.pending_input.insert(r.pending_input.end(), p, p + h.len);
-        }
-        r.handshake.assign(c.handshake_bytes.begin(), c.handshake_bytes.end());
+        if (c.in) capture_input(*c.in, &r);  // else at rest: a fresh parser, nothing pending
         r.out_offset = c.out.front_offset();
         for (size_t i = 0; i < c.out.size(); ++i) {
             const OutFrame& f = c.out.at(i);
@@ -1164,9 +1281,10 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.fd = fds[r.fd_index];
         c.serial = r.serial;
         c.state = static_cast<ConnState>(r.state);
-        c.msg_op = static_cast<proto::Opcode>(r.msg_op);
-        c.msg_active = r.msg_active;
-        c.msg_ready = r.msg_ready;
+        ConnInput& in = input(c);
+        in.msg_op = static_cast<proto::Opcode>(r.msg_op);
+        in.msg_active = r.msg_active;
+        in.msg_ready = r.msg_ready;
         c.ping_outstanding = r.ping_outstanding;
         c.ping_sent_ns = now_ns_;
         c.want_close = r.want_close;
@@ -1176,16 +1294,16 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.bytes_out = r.bytes_out;
         c.msgs_in = r.msgs_in;
         c.msgs_out = r.msgs_out;
-        describe_peer(c.fd, c.peer, sizeof c.peer);
+        c.peer = describe_peer(c.fd);
         c.linger_deadline_ns = now_ns_ + kLingerNs;
-        c.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes});
-        c.assembly = r.assembly;
+        in.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes});
+        in.assembly = r.assembly;
         ++live_connections_;
         if (c.state == ConnState::Handshake) {
-            c.handshake = std::make_unique<proto::HandshakeParser>();
-            c.handshake_bytes.assign(r.handshake.begin(), r.handshake.end());
-            if (!c.handshake_bytes.empty() &&
-                c.handshake->feed(c.handshake_bytes.data(), c.handshake_bytes.size()) !=
+            in.handshake = std::make_unique<proto::HandshakeParser>();
+            in.handshake_bytes.assign(r.handshake.begin(), r.handshake.end());
+            if (!in.handshake_bytes.empty() &&
+                in.handshake->feed(in.handshake_bytes.data(), in.handshake_bytes.size()) !=
                     proto::HandshakeStatus::NeedMore) {
                 destroy(c);  // cannot happen for bytes that left the old parser wanting more
                 continue;
@@ -1203,14 +1321,13 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.out.set_front_offset(r.out_offset);
         if (c.state == ConnState::Open) open(c);
         if (!r.pending_input.empty()) {
-            c.replay = r.pending_input;
-            c.held.push_back(HeldChunk{HeldChunk::kReplay, 0, static_cast<uint32_t>(c.replay.size())});
+            in.replay = r.pending_input;
+            in.held.push_back(HeldChunk{HeldChunk::kReplay, 0, static_cast<uint32_t>(in.replay.size())});
         }
-        if (!c.held.empty() || c.msg_ready) {
-            c.in_paused = true;
-            paused_.push_back(&c);
-        }
-        if (c.held.empty()) arm_recv(c);
+        if (!in.held.empty() || in.msg_ready) pause(c);
+        const bool held = !in.held.empty();
+        settle_input(c);
+        if (!held) arm_recv(c);
         if (!c.out.empty()) mark_dirty(c);
     }
     for (int fd : fds) {
@@ -1255,7 +1372,7 @@ void Shard::dump_connections() {
             "{\"conn\":%u,\"peer\":\"%s\",\"worker\":%u,\"shard\":%u,\"state\":\"%s\",\"age_ms\":%llu,"
             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"queued_bytes\":%llu,"
             "\"queued_frames\":%zu}\n",
-            c.serial, c.peer, worker_index_, options_.member, kStates[static_cast<int>(c.state)],
+            c.serial, PeerName(c.peer).c_str(), worker_index_, options_.member, kStates[static_cast<int>(c.state)],
             static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
             static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
             static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size());

@@ -24,7 +24,7 @@
 
 namespace ringcast::worker {
 
-struct SendBatch;
+struct SendScratch;
 
 class Shard {
 public:
@@ -75,7 +75,7 @@ private:
     void guarded(Connection& c, F&& body);
     void recover(Connection& c, const char* what);
     void on_accept(int res, bool more);
-    void on_recv(Connection& c, int res, uint32_t flags);
+    void on_recv(Connection& c, BufferRing& pool, int res, uint32_t flags);
     void on_send(Connection& c, int res);
     void on_wake(int res);
 
@@ -83,16 +83,26 @@ private:
     void arm_recv(Connection& c);
     void arm_wake();
 
-    void receive(Connection& c, uint8_t* data, size_t n, uint16_t bid);
+    void receive(Connection& c, BufferRing& pool, uint16_t bid, size_t n);
+    void receive_handshake(Connection& c, const uint8_t* data, size_t n);
     void feed_chunk(Connection& c, uint16_t bid, uint32_t offset, size_t n);
     size_t feed_frames(Connection& c, uint8_t* data, size_t n);
     bool publish(Connection& c);
+    void pause(Connection& c);
     void resume_paused();
+    bool resume_input(Connection& c);
     void rearm_starved();
+
+    ConnInput& input(Connection& c);
+    void settle_input(Connection& c);
+    void release_input(Connection& c);
+    void recycle_held(Connection& c);
+    static bool holding(const Connection& c);
 
     void deliver_from_rings();
     void flush_sends();
-    void submit_send(Connection& c);
+    bool submit_send(Connection& c);
+    void scratch_submitted();
     void release_cursors();
     void housekeeping(uint64_t now);
     void wake_consumers();
@@ -113,6 +123,7 @@ private:
     bool finish_freeze();  // true when the connections are gone to the new process
     void unfreeze();
     handoff::ShardState capture(std::vector<int>* fds);
+    void capture_input(const ConnInput& in, handoff::ConnRecord* r);
     bool rebuild(const handoff::ShardState& st, const std::vector<int>& fds);
 
     Connection* connection_for(uint64_t user_data);
@@ -127,7 +138,8 @@ private:
     uint32_t ring_capacity_;
 
     Uring uring_;
-    BufferRing buffers_;
+    BufferRing buffers_;            // frames (group 0)
+    BufferRing handshake_buffers_;  // upgrade requests (group 1)
     std::unique_ptr<shm::Producer> producer_;
     std::unique_ptr<shm::Consumer> consumer_;
     std::vector<shm::ReleaseTracker> trackers_;   // per producer
@@ -141,8 +153,8 @@ private:
     std::vector<Connection*> paused_;    // hold input back while the ring is full
     std::vector<Connection*> slow_;      // over their buffer bound this pass
     std::vector<Connection*> starved_;   // recv waiting for provided buffers
-    std::vector<std::unique_ptr<SendBatch>> batches_;
-    std::vector<uint32_t> free_batches_;
+    std::unique_ptr<SendScratch> scratch_;
+    std::vector<std::unique_ptr<ConnInput>> spare_inputs_;  // pool: at most kSpareInputs
 
     uint64_t wake_value_ = 0;
     uint32_t next_serial_ = 1;

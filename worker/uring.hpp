@@ -57,10 +57,10 @@ private:
 };
 
 // A ring of `count` receive buffers of `size` bytes that the kernel picks from
-// (IOSQE_BUFFER_SELECT). Buffers return to the kernel in batches via commit().
+// (IOSQE_BUFFER_SELECT) for the SQEs naming its group. Buffers return to the kernel in
+// batches via commit().
 class BufferRing {
 public:
-    static constexpr uint16_t kGroup = 0;
 
     BufferRing() = default;
     BufferRing(const BufferRing&) = delete;
@@ -70,7 +70,8 @@ public:
         if (data_) munmap(data_, data_bytes_);
     }
 
-    int init(io_uring* uring, uint32_t count, uint32_t size) {
+    int init(io_uring* uring, uint32_t count, uint32_t size, uint16_t group) {
+        group_ = group;
         count_ = count;
         size_ = size;
         ring_bytes_ = count * sizeof(io_uring_buf);
@@ -84,7 +85,7 @@ public:
         io_uring_buf_reg reg{};
         reg.ring_addr = reinterpret_cast<uint64_t>(ring_);
         reg.ring_entries = count;
-        reg.bgid = kGroup;
+        reg.bgid = group;
         int rc = io_uring_register_buf_ring(uring, &reg, 0);
         if (rc != 0) return rc;
         io_uring_buf_ring_init(ring_);
@@ -95,6 +96,7 @@ public:
 
     uint8_t* buffer(uint16_t bid) { return data_ + static_cast<size_t>(bid) * size_; }
     uint32_t size() const { return size_; }
+    uint16_t group() const { return group_; }
 
     void recycle(uint16_t bid) {
         io_uring_buf_ring_add(ring_, buffer(bid), size_, bid, io_uring_buf_ring_mask(count_),
@@ -118,6 +120,7 @@ private:
     uint32_t count_ = 0;
     uint32_t size_ = 0;
     uint32_t pending_ = 0;
+    uint16_t group_ = 0;
 };
 
 }  // namespace ringcast::worker
