@@ -9,12 +9,16 @@
 #   bench/run.sh --quick              # smoke run for tests: ringcast + Beast, ~1 min,
 #                                     # into a temp dir; last stdout line is JSON
 #   bench/run.sh --peers ws --scenarios s1,s2 --repeat 1
+#   bench/run.sh --bridge             # only the cross-node part (bench/bridge/run.sh, two
+#                                     # nodes through Redis, ~1 min): its section is put
+#                                     # into bench/RESULTS.md, the rest of it kept
 #   bench/run.sh --help               # every option
 #
 # Needs: build/bin/{ringcast,ringcastctl,ringcast-bench,bench-peer-beast} (make build),
 # node+npm (ws is installed with `npm ci` into BUILD/bench-peers/ws), golang-go and
 # golang-github-gorilla-websocket-dev (built offline into BUILD/bench-peers/),
-# python3-matplotlib for the chart.
+# python3-matplotlib for the chart; redis-server for the cross-node part (a full run
+# includes it when redis-server is installed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3   # Debian's, which has python3-matplotlib

@@ -72,6 +72,9 @@ struct ClientReactor::Receipt {
             return;
         }
         ++res.deliveries;
+        // Local delivery: the receiver is connected to the sender's server.
+        const bool same_server = c.target == r.target_of_slot_[h.sender];
+        ++(same_server ? res.deliveries_local : res.deliveries_remote);
         switch (res.tracks[size_t{local} * r.senders_total_ + h.sender].observe(h.seq)) {
             case Arrival::InOrder:
                 break;
@@ -94,9 +97,15 @@ struct ClientReactor::Receipt {
             res.max_gap_sender = h.sender;
         }
         last = now;
-        if (now >= r.measure_start_ns_ && now < r.measure_end_ns_) ++res.measured_deliveries;
-        if (h.send_ns >= r.measure_start_ns_ && h.send_ns < r.measure_end_ns_)
-            res.latency.record(now > h.send_ns ? now - h.send_ns : 0);
+        if (now >= r.measure_start_ns_ && now < r.measure_end_ns_) {
+            ++res.measured_deliveries;
+            ++(same_server ? res.measured_deliveries_local : res.measured_deliveries_remote);
+        }
+        if (h.send_ns >= r.measure_start_ns_ && h.send_ns < r.measure_end_ns_) {
+            const uint64_t lat = now > h.send_ns ? now - h.send_ns : 0;
+            res.latency.record(lat);
+            (same_server ? res.latency_local : res.latency_remote).record(lat);
+        }
         const int32_t si = r.sender_of_slot_[h.sender];
         if (si >= 0) {
             Sender& s = r.senders_[static_cast<size_t>(si)];
@@ -130,12 +139,15 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
     for (uint32_t g = index; g < plan.opts.conns; g += threads) {
         Connection c;
         c.global_id = g;
+        c.target = plan.target_of_conn(g);
         conns_.push_back(std::move(c));
     }
     sender_of_slot_.assign(senders_total_, -1);
+    target_of_slot_.assign(senders_total_, 0);
     const uint32_t n = static_cast<uint32_t>(conns_.size());
     for (uint32_t slot = 0; slot < senders_total_; ++slot) {
         const uint32_t g = plan.sender_conn(slot);
+        target_of_slot_[slot] = plan.target_of_conn(g);
         if (g % threads != index) continue;
         Sender s;
         s.slot = slot;
@@ -143,6 +155,16 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
         // The slice's last connection observes: the broadcast reaches it late if the
         // server delivers in connection order, so a freed slot means "everyone has it".
         s.observer = s.conn == n - 1 ? n - 2 : n - 1;
+        // With several servers, the last one on another server than the sender's: the
+        // cross-server path is the longer one, and the window must bound it too.
+        if (plan.targets() > 1) {
+            for (uint32_t o = n; o-- > 0;) {
+                if (conns_[o].target != conns_[s.conn].target) {
+                    s.observer = o;
+                    break;
+                }
+            }
+        }
         sender_of_slot_[slot] = static_cast<int32_t>(senders_.size());
         conns_[s.conn].sender_slot = slot;
         conns_[s.conn].sender = static_cast<int32_t>(senders_.size());
@@ -280,8 +302,8 @@ void ClientReactor::open_connection(uint32_t local) {
             return fail(local, "bind: " + errno_text(errno));
     }
     io_uring_sqe* s = sqe();
-    io_uring_prep_connect(s, c.fd, reinterpret_cast<const sockaddr*>(&plan_.server),
-                          sizeof plan_.server);
+    const sockaddr_in& server = plan_.servers[c.target].addr;
+    io_uring_prep_connect(s, c.fd, reinterpret_cast<const sockaddr*>(&server), sizeof server);
     io_uring_sqe_set_data64(s, user_data(local, OpConnect));
 }
 
@@ -335,7 +357,8 @@ void ClientReactor::on_connect(uint32_t local, int res) {
         std::memcpy(key + 4 * i, &r, 4);
     }
     c.handshake = std::make_unique<Handshake>();
-    c.handshake->hs = make_client_handshake(plan_.host_header, plan_.opts.path, key);
+    const Endpoint& server = plan_.servers[c.target];
+    c.handshake->hs = make_client_handshake(server.host_header, server.path, key);
     const std::string& req = c.handshake->hs.request;
     std::memcpy(c.pending.append(req.size()), req.data(), req.size());
     arm_recv(local);

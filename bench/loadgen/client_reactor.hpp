@@ -55,6 +55,7 @@ class ClientReactor {
     struct Connection {
         int fd = -1;
         uint32_t global_id = 0;
+        uint32_t target = 0;       // index into plan.servers
         int64_t sender_slot = -1;  // >= 0 when this connection sends
         int32_t sender = -1;       // index into senders_ when it does
         Phase phase = Phase::Idle;
@@ -119,7 +120,8 @@ class ClientReactor {
 
     std::vector<Connection> conns_;
     std::vector<Sender> senders_;
-    std::vector<int32_t> sender_of_slot_;  // slot -> index into senders_, -1 if elsewhere
+    std::vector<int32_t> sender_of_slot_;   // slot -> index into senders_, -1 if elsewhere
+    std::vector<uint32_t> target_of_slot_;  // slot -> the server its connection is on
     uint32_t next_to_connect_ = 0;
     uint32_t connecting_ = 0;
     uint32_t established_ = 0;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -115,6 +116,17 @@ class Json {
         out_ += v ? "true" : "false";
         return *this;
     }
+    Json& array(const char* key) {
+        sep(key);
+        out_ += '[';
+        first_ = true;
+        return *this;
+    }
+    Json& close_array() {
+        out_ += ']';
+        first_ = false;
+        return *this;
+    }
     Json& strings(const char* key, const std::vector<std::string>& v) {
         sep(key);
         out_ += '[';
@@ -147,7 +159,9 @@ struct Totals {
     uint64_t unique = 0, loss = 0, closed_receivers = 0;
     uint64_t max_gap_ns = 0, max_gap_end_ns = 0;
     uint32_t max_gap_receiver = 0, max_gap_sender = 0;
-    LatencyHistogram latency;
+    LatencyHistogram latency, latency_local, latency_remote;
+    uint64_t deliveries_local = 0, deliveries_remote = 0;
+    uint64_t measured_deliveries_local = 0, measured_deliveries_remote = 0;
     std::vector<std::string> error_samples;
     std::vector<uint64_t> loss_by_sender;
 };
@@ -174,6 +188,12 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
         t.pings += x.pings;
         t.server_closes += x.server_closes;
         t.latency.merge(x.latency);
+        t.latency_local.merge(x.latency_local);
+        t.latency_remote.merge(x.latency_remote);
+        t.deliveries_local += x.deliveries_local;
+        t.deliveries_remote += x.deliveries_remote;
+        t.measured_deliveries_local += x.measured_deliveries_local;
+        t.measured_deliveries_remote += x.measured_deliveries_remote;
         if (x.max_gap_ns > t.max_gap_ns) {
             t.max_gap_ns = x.max_gap_ns;
             t.max_gap_end_ns = x.max_gap_end_ns;
@@ -205,7 +225,7 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
 }
 
 struct Samples {
-    ProcessTreeSample baseline, idle_start, idle, start, end;
+    ServerSample baseline, idle_start, idle, start, end;  // of every --server-pid
     double self_start = 0, self_end = 0;
     HostCpuSample host_start, host_end;
 };
@@ -222,6 +242,30 @@ std::string fmt_num(double v) {
 
 double us(uint64_t ns) {
     return static_cast<double>(ns) / 1000.0;
+}
+
+// A latency object: p50, p90, p99, p999, max in microseconds. `empty_as_null`: all null when
+// the histogram has no sample (the split objects), instead of 0 (latency_us, as it was).
+void latency_object(Json& j, const char* key, const LatencyHistogram& h, bool empty_as_null) {
+    j.open(key);
+    if (empty_as_null && h.count() == 0) {
+        j.null("p50").null("p90").null("p99").null("p999").null("max");
+    } else {
+        j.num("p50", us(h.percentile(0.5)), 2)
+            .num("p90", us(h.percentile(0.9)), 2)
+            .num("p99", us(h.percentile(0.99)), 2)
+            .num("p999", us(h.percentile(0.999)), 2)
+            .num("max", us(h.max()), 2);
+    }
+    j.close();
+}
+
+std::string latency_text(const LatencyHistogram& h) {
+    char b[160];
+    std::snprintf(b, sizeof b, "p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f",
+                  us(h.percentile(0.5)), us(h.percentile(0.9)), us(h.percentile(0.99)),
+                  us(h.percentile(0.999)), us(h.max()));
+    return b;
 }
 
 }  // namespace
@@ -242,10 +286,19 @@ int main(int argc, char** argv) {
     RunPlan plan;
     plan.opts = opts;
     plan.window = opts.window;
-    plan.server.sin_family = AF_INET;
-    plan.server.sin_port = htons(opts.port);
-    inet_pton(AF_INET, opts.host.c_str(), &plan.server.sin_addr);
-    plan.host_header = opts.host + ":" + std::to_string(opts.port);
+    bool loopback = true;
+    for (const Target& tg : opts.targets) {
+        Endpoint e;
+        e.addr.sin_family = AF_INET;
+        e.addr.sin_port = htons(tg.port);
+        inet_pton(AF_INET, tg.host.c_str(), &e.addr.sin_addr);
+        e.host_header = tg.host + ":" + std::to_string(tg.port);
+        e.path = tg.path;
+        e.url = "ws://" + e.host_header + tg.path;
+        loopback = loopback && (ntohl(e.addr.sin_addr.s_addr) >> 24) == 127;
+        plan.servers.push_back(std::move(e));
+    }
+    const uint32_t n_targets = plan.targets();
 
     std::vector<std::string> setup_errors;
     const uint64_t nofile = raise_nofile();
@@ -254,7 +307,6 @@ int main(int argc, char** argv) {
                                " is too low for " + std::to_string(opts.conns) + " connections");
 
     // One source address serves at most the ephemeral port range towards one server port.
-    const bool loopback = (ntohl(plan.server.sin_addr.s_addr) >> 24) == 127;
     const uint32_t per_source = ephemeral_ports() * 9 / 10;
     uint32_t n_src = opts.src_addrs;
     if (n_src == 0) n_src = (opts.conns + per_source - 1) / per_source;
@@ -265,22 +317,32 @@ int main(int argc, char** argv) {
     else if (opts.src_addrs != 0 || n_src > 1)
         for (uint32_t i = 0; i < n_src; ++i) plan.sources.push_back({htonl(0x7F000001u + i)});
 
-    std::string url = "ws://" + plan.host_header + opts.path;
+    const std::string url = plan.servers[0].url;
+    std::string urls_text = url;
+    for (uint32_t i = 1; i < n_targets; ++i) urls_text += " + " + plan.servers[i].url;
     std::fprintf(stderr,
                  "ringcast-bench: %s%s%s %u conns, %u senders, %u B, %s, window %s, %.1f s "
                  "(+%.1f s warmup), %u thread(s), %zu source address(es)\n",
-                 opts.label.c_str(), opts.label.empty() ? "" : ": ", url.c_str(), opts.conns,
+                 opts.label.c_str(), opts.label.empty() ? "" : ": ", urls_text.c_str(), opts.conns,
                  opts.senders, opts.size,
                  opts.rate > 0 ? (fmt_num(opts.rate) + " msg/s per sender").c_str() : "max rate",
                  window_text(plan).c_str(), opts.duration, opts.warmup, opts.threads,
                  std::max<size_t>(1, plan.sources.size()));
 
+    if (n_targets > 1 && std::gcd(opts.threads, n_targets) > 1)
+        std::fprintf(stderr,
+                     "  note: with %u threads and %u URLs each thread's connections reach only "
+                     "some of the servers; a sender's window observer may be on its own\n",
+                     opts.threads, n_targets);
+
     Samples smp;
-    if (opts.server_pid) {
-        smp.baseline = sample_process_tree(opts.server_pid);
-        if (!smp.baseline.ok)
-            setup_errors.push_back("--server-pid " + std::to_string(opts.server_pid) +
-                                   ": no such process readable in /proc");
+    const bool sampling = !opts.server_pids.empty();
+    if (sampling) {
+        smp.baseline = sample_servers(opts.server_pids);
+        for (size_t i = 0; i < opts.server_pids.size(); ++i)
+            if (!smp.baseline.each[i].ok)
+                setup_errors.push_back("--server-pid " + std::to_string(opts.server_pids[i]) +
+                                       ": no such process readable in /proc");
     }
 
     RunControl control;
@@ -335,17 +397,17 @@ int main(int argc, char** argv) {
     uint64_t expected = 0;
     if (setup_ok) {
         if (opts.idle_hold > 0) {
-            if (opts.server_pid) smp.idle_start = sample_process_tree(opts.server_pid);
+            if (sampling) smp.idle_start = sample_servers(opts.server_pids);
             std::this_thread::sleep_for(std::chrono::nanoseconds(seconds_to_ns(opts.idle_hold)));
-            if (opts.server_pid) smp.idle = sample_process_tree(opts.server_pid);
-            std::fprintf(
-                stderr,
-                "  idle %.1f s: server rss %" PRIu64 " kB (anon %" PRIu64
-                " kB), %+.0f B/conn over the baseline, %.3f cores\n",
-                opts.idle_hold, smp.idle.rss_kb, smp.idle.anon_kb,
-                (static_cast<double>(smp.idle.rss_kb) - static_cast<double>(smp.baseline.rss_kb)) *
-                    1024.0 / opts.conns,
-                (smp.idle.cpu_sec - smp.idle_start.cpu_sec) / opts.idle_hold);
+            if (sampling) smp.idle = sample_servers(opts.server_pids);
+            std::fprintf(stderr,
+                         "  idle %.1f s: server rss %" PRIu64 " kB (anon %" PRIu64
+                         " kB), %+.0f B/conn over the baseline, %.3f cores\n",
+                         opts.idle_hold, smp.idle.total.rss_kb, smp.idle.total.anon_kb,
+                         (static_cast<double>(smp.idle.total.rss_kb) -
+                          static_cast<double>(smp.baseline.total.rss_kb)) *
+                             1024.0 / opts.conns,
+                         (smp.idle.total.cpu_sec - smp.idle_start.total.cpu_sec) / opts.idle_hold);
         }
         const uint64_t t0 = now_ns() + 5'000'000;
         control.send_start_ns = t0;
@@ -355,7 +417,7 @@ int main(int argc, char** argv) {
         control.command.store(Command::Send, std::memory_order_release);
 
         sleep_until_ns(control.measure_start_ns);
-        if (opts.server_pid) smp.start = sample_process_tree(opts.server_pid);
+        if (sampling) smp.start = sample_servers(opts.server_pids);
         smp.self_start = self_cpu_sec();
         smp.host_start = sample_host_cpu();
         uint64_t last_t = now_ns(), last_d = sum(&ThreadProgress::deliveries);
@@ -372,7 +434,7 @@ int main(int argc, char** argv) {
             last_d = d;
         }
         sleep_until_ns(control.measure_end_ns);
-        if (opts.server_pid) smp.end = sample_process_tree(opts.server_pid);
+        if (sampling) smp.end = sample_servers(opts.server_pids);
         smp.self_end = self_cpu_sec();
         smp.host_end = sample_host_cpu();
         measured_sec = static_cast<double>(now_ns() - control.measure_start_ns) / 1e9;
@@ -400,10 +462,10 @@ int main(int argc, char** argv) {
     if (!setup_ok) expected = t.sent * (opts.conns - 1);
 
     // Summary lines.
-    const double srv_cpu = opts.server_pid ? smp.end.cpu_sec - smp.start.cpu_sec : NAN;
+    const double srv_cpu = sampling ? smp.end.total.cpu_sec - smp.start.total.cpu_sec : NAN;
     const double cli_cpu = smp.self_end - smp.self_start;
     const double host_busy = smp.host_end.busy_sec - smp.host_start.busy_sec;
-    const double other_cpu = host_busy - cli_cpu - (opts.server_pid ? srv_cpu : 0);
+    const double other_cpu = host_busy - cli_cpu - (sampling ? srv_cpu : 0);
     const double dps = measured_sec > 0 ? t.measured_deliveries / measured_sec : 0;
     if (setup_ok) {
         std::fprintf(stderr,
@@ -414,6 +476,16 @@ int main(int argc, char** argv) {
                      us(t.latency.percentile(0.5)), us(t.latency.percentile(0.9)),
                      us(t.latency.percentile(0.99)), us(t.latency.percentile(0.999)),
                      us(t.latency.max()));
+        if (n_targets > 1) {
+            std::fprintf(stderr,
+                         "  local (receiver on the sender's server): %" PRIu64
+                         " deliveries; latency us %s\n",
+                         t.deliveries_local, latency_text(t.latency_local).c_str());
+            std::fprintf(stderr,
+                         "  remote (receiver on another server): %" PRIu64
+                         " deliveries; latency us %s\n",
+                         t.deliveries_remote, latency_text(t.latency_remote).c_str());
+        }
         std::fprintf(stderr,
                      "  whole run: sent %" PRIu64 ", deliveries %" PRIu64 " of %" PRIu64
                      " expected; loss %" PRIu64 " dup %" PRIu64 " reordered %" PRIu64
@@ -429,6 +501,10 @@ int main(int argc, char** argv) {
                      "us/delivery), client %.2f s (%.2f cores)\n",
                      srv_cpu, srv_cpu / measured_sec, srv_cpu * 1e6 / t.measured_deliveries,
                      cli_cpu, cli_cpu / measured_sec);
+        if (opts.server_pids.size() > 1)
+            for (size_t i = 0; i < opts.server_pids.size(); ++i)
+                std::fprintf(stderr, "    server pid %d: %.2f cores\n", opts.server_pids[i],
+                             (smp.end.each[i].cpu_sec - smp.start.each[i].cpu_sec) / measured_sec);
         std::fprintf(stderr,
                      "  host: %d cpus, %.2f cores busy, %.2f of them neither server "
                      "nor client%s\n",
@@ -448,9 +524,10 @@ int main(int argc, char** argv) {
     Json j;
     j.open();
     j.str("status", setup_ok ? "completed" : "setup_failed");
-    j.open("scenario")
-        .str("label", opts.label)
-        .str("url", url)
+    j.open("scenario").str("label", opts.label).str("url", url);
+    std::vector<std::string> all_urls;
+    for (const Endpoint& e : plan.servers) all_urls.push_back(e.url);
+    j.strings("urls", all_urls)
         .u64("conns", opts.conns)
         .u64("senders", opts.senders)
         .u64("size", opts.size)
@@ -473,6 +550,8 @@ int main(int argc, char** argv) {
         .boolean("drained", drained)
         .u64("messages_sent", t.sent)
         .u64("deliveries", t.deliveries)
+        .u64("deliveries_local", t.deliveries_local)
+        .u64("deliveries_remote", t.deliveries_remote)
         .num("deliveries_per_sec", dps, 1)
         .u64("expected_deliveries", expected)
         .u64("loss", t.loss)
@@ -495,34 +574,48 @@ int main(int argc, char** argv) {
         .u64("messages_sent", t.measured_sent)
         .u64("deliveries", t.measured_deliveries)
         .u64("latency_samples", t.latency.count())
+        .u64("deliveries_local", t.measured_deliveries_local)
+        .u64("deliveries_remote", t.measured_deliveries_remote)
+        .u64("latency_samples_local", t.latency_local.count())
+        .u64("latency_samples_remote", t.latency_remote.count())
         .close();
-    j.open("latency_us")
-        .num("p50", us(t.latency.percentile(0.5)), 2)
-        .num("p90", us(t.latency.percentile(0.9)), 2)
-        .num("p99", us(t.latency.percentile(0.99)), 2)
-        .num("p999", us(t.latency.percentile(0.999)), 2)
-        .num("max", us(t.latency.max()), 2)
-        .close();
-    if (opts.server_pid && setup_ok) {
+    latency_object(j, "latency_us", t.latency, false);
+    latency_object(j, "latency_local", t.latency_local, true);
+    latency_object(j, "latency_remote", t.latency_remote, true);
+    if (sampling && setup_ok) {
         j.num("server_cpu_sec", srv_cpu)
             .num("server_cpu_cores", srv_cpu / measured_sec)
             .num("server_cpu_us_per_delivery",
                  t.measured_deliveries ? srv_cpu * 1e6 / t.measured_deliveries : NAN)
-            .u64("server_rss_kb", smp.end.rss_kb)
-            .u64("server_rss_anon_kb", smp.end.anon_kb)
-            .u64("server_rss_baseline_kb", smp.baseline.rss_kb)
-            .u64("server_processes", smp.end.processes);
+            .u64("server_rss_kb", smp.end.total.rss_kb)
+            .u64("server_rss_anon_kb", smp.end.total.anon_kb)
+            .u64("server_rss_baseline_kb", smp.baseline.total.rss_kb)
+            .u64("server_processes", smp.end.total.processes);
         if (opts.idle_hold > 0) {
             const double conns = opts.conns;
-            j.u64("server_rss_idle_kb", smp.idle.rss_kb)
+            const ProcessTreeSample& idle = smp.idle.total;
+            const ProcessTreeSample& base = smp.baseline.total;
+            j.u64("server_rss_idle_kb", idle.rss_kb)
                 .num("server_idle_cpu_cores",
-                     (smp.idle.cpu_sec - smp.idle_start.cpu_sec) / opts.idle_hold)
+                     (idle.cpu_sec - smp.idle_start.total.cpu_sec) / opts.idle_hold)
                 .num("server_rss_per_conn_bytes",
-                     (static_cast<double>(smp.idle.rss_kb) - smp.baseline.rss_kb) * 1024 / conns, 0)
+                     (static_cast<double>(idle.rss_kb) - base.rss_kb) * 1024 / conns, 0)
                 .num("server_anon_per_conn_bytes",
-                     (static_cast<double>(smp.idle.anon_kb) - smp.baseline.anon_kb) * 1024 / conns,
-                     0);
+                     (static_cast<double>(idle.anon_kb) - base.anon_kb) * 1024 / conns, 0);
         }
+        // Each --server-pid's own tree (the totals above count a process once).
+        j.array("servers");
+        for (size_t i = 0; i < opts.server_pids.size(); ++i) {
+            const double cpu = smp.end.each[i].cpu_sec - smp.start.each[i].cpu_sec;
+            j.open()
+                .u64("pid", static_cast<uint64_t>(opts.server_pids[i]))
+                .num("cpu_sec", cpu)
+                .num("cpu_cores", cpu / measured_sec)
+                .u64("rss_kb", smp.end.each[i].rss_kb)
+                .u64("processes", smp.end.each[i].processes)
+                .close();
+        }
+        j.close_array();
     } else {
         j.null("server_cpu_sec").null("server_cpu_us_per_delivery").null("server_rss_kb");
     }

@@ -25,7 +25,7 @@ bool to_double(const std::string& s, double& out) {
 }
 
 // ws://HOST[:PORT][/PATH]
-std::string parse_url(std::string_view url, Options& o) {
+std::string parse_url(std::string_view url, Target& o) {
     constexpr std::string_view scheme = "ws://";
     if (url.substr(0, scheme.size()) != scheme) return "--url: only ws:// URLs are supported";
     url.remove_prefix(scheme.size());
@@ -52,6 +52,7 @@ const char* usage_text() {
 
 USAGE
     ringcast-bench [--url ws://127.0.0.1:9002/ | --host H --port P] [FLAG VALUE]...
+    ringcast-bench --url ws://A/ --url ws://B/ ... [FLAG VALUE]...   (several nodes)
     ringcast-bench --self-test
 
 Every connection receives; --senders of them also send binary messages of --size bytes
@@ -59,7 +60,11 @@ carrying (magic, sender, sequence, CLOCK_MONOTONIC send time). Receivers count
 deliveries, loss, duplicates, reordering and self-echo, and time each delivery.
 
 FLAGS
-    --url URL             ws://HOST[:PORT][/PATH] (IPv4 literal or localhost)
+    --url URL             ws://HOST[:PORT][/PATH] (IPv4 literal or localhost); give it
+                          several times for several servers (nodes joined by a bridge):
+                          connection i connects to the (i mod N)-th URL, senders are spread
+                          over every URL, and latency is also split into local (receiver
+                          on the sender's URL) and remote
     --host H, --port P    the same in pieces (default 127.0.0.1:9002)
     --conns N             connections (default 100)
     --senders N           connections that also send (default 1), spread evenly
@@ -70,7 +75,8 @@ FLAGS
     --window N            a sender's messages not yet seen by its observer, at most
                           (default 4 in max mode, unbounded with --rate)
     --idle-hold SEC       connect everyone, hold idle SEC, sample server RSS, then run
-    --server-pid PID      sample RSS and CPU of PID and all its descendants
+    --server-pid PID      sample RSS and CPU of PID and all its descendants; repeatable
+                          (the totals count every process once, each PID is also reported)
     --src-addrs N         source addresses 127.0.0.1..127.0.0.N (default: enough for
                           the ephemeral port range; loopback targets only)
     -t, --threads N       reactor threads (default 1)
@@ -90,6 +96,8 @@ OUTPUT
 
 std::string parse_options(int argc, char** argv, Options& o) {
     bool window_set = false;
+    bool host_or_port_set = false;
+    std::vector<Target> urls;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "-h" || arg == "--help") return "help";
@@ -122,11 +130,19 @@ std::string parse_options(int argc, char** argv, Options& o) {
         };
         std::string err;
         if (name == "url") {
-            err = parse_url(value, o);
+            Target t;
+            if ((err = parse_url(value, t)).empty()) {
+                o.host = t.host;
+                o.port = t.port;
+                o.path = t.path;
+                urls.push_back(std::move(t));
+            }
         } else if (name == "host") {
             o.host = value;
+            host_or_port_set = true;
         } else if (name == "port") {
             if ((err = need_u(1, 65535)).empty()) o.port = static_cast<uint16_t>(u);
+            host_or_port_set = true;
         } else if (name == "conns") {
             if ((err = need_u(2, 1000000)).empty()) o.conns = static_cast<uint32_t>(u);
         } else if (name == "senders") {
@@ -145,7 +161,7 @@ std::string parse_options(int argc, char** argv, Options& o) {
         } else if (name == "idle-hold") {
             if ((err = need_d()).empty()) o.idle_hold = d;
         } else if (name == "server-pid") {
-            if ((err = need_u(1, 1u << 30)).empty()) o.server_pid = static_cast<pid_t>(u);
+            if ((err = need_u(1, 1u << 30)).empty()) o.server_pids.push_back(static_cast<pid_t>(u));
         } else if (name == "src-addrs") {
             if ((err = need_u(1, 254)).empty()) o.src_addrs = static_cast<uint32_t>(u);
         } else if (name == "t" || name == "threads") {
@@ -166,12 +182,25 @@ std::string parse_options(int argc, char** argv, Options& o) {
         if (!err.empty()) return err;
     }
     if (o.self_test) return "";
-    if (o.host == "localhost") o.host = "127.0.0.1";
-    in_addr a{};
-    if (inet_pton(AF_INET, o.host.c_str(), &a) != 1)
-        return "--host: want an IPv4 literal, got '" + o.host + "'";
+    if (urls.size() > 1) {
+        if (host_or_port_set) return "--host/--port: not with several --url";
+        o.targets = std::move(urls);
+    } else {
+        // One server: --url, --host and --port each set a piece, the last one wins.
+        o.targets = {Target{o.host, o.port, o.path}};
+    }
+    for (Target& t : o.targets) {
+        if (t.host == "localhost") t.host = "127.0.0.1";
+        in_addr a{};
+        if (inet_pton(AF_INET, t.host.c_str(), &a) != 1)
+            return "--host: want an IPv4 literal, got '" + t.host + "'";
+    }
+    o.host = o.targets[0].host;
+    if (o.targets.size() > 255) return "--url: at most 255 URLs";
     if (o.senders > o.conns) return "--senders: more senders than --conns";
     if (o.conns < 2 * o.threads) return "--threads: want at least 2 connections per thread";
+    if (o.conns < 2 * o.targets.size()) return "--url: want at least 2 connections per URL";
+
     if (o.duration <= 0) return "--duration: must be > 0";
     if (!window_set) o.window = o.rate > 0 ? 0 : 4;
     return "";

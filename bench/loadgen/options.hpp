@@ -6,23 +6,34 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ringcast::bench {
+
+// One server to connect to: ws://HOST:PORT/PATH.
+struct Target {
+    std::string host = "127.0.0.1";  // IPv4 literal ("localhost" is taken as 127.0.0.1)
+    uint16_t port = 9002;
+    std::string path = "/";
+};
 
 struct Options {
     std::string host = "127.0.0.1";  // IPv4 literal ("localhost" is taken as 127.0.0.1)
     uint16_t port = 9002;
     std::string path = "/";
+    // Every server, in --url order; after parsing at least one (the first is host:port/path).
+    // Connection i connects to targets[i % targets.size()].
+    std::vector<Target> targets;
     uint32_t conns = 100;
     uint32_t senders = 1;
-    uint32_t size = 64;      // payload bytes of every message, >= kPayloadHead
-    double duration = 10;    // measured seconds
-    double warmup = 1;       // seconds of sending before the measured window
-    double rate = 0;         // messages/s per sender; 0 = max mode (window-bound)
-    uint32_t window = 0;     // in flight per sender; 0 = 4 in max mode, none at a rate
-    double idle_hold = 0;    // seconds all connected and idle before sending
-    pid_t server_pid = 0;    // 0 = no server sampling
-    uint32_t src_addrs = 0;  // 0 = as many as the ephemeral port range calls for
+    uint32_t size = 64;              // payload bytes of every message, >= kPayloadHead
+    double duration = 10;            // measured seconds
+    double warmup = 1;               // seconds of sending before the measured window
+    double rate = 0;                 // messages/s per sender; 0 = max mode (window-bound)
+    uint32_t window = 0;             // in flight per sender; 0 = 4 in max mode, none at a rate
+    double idle_hold = 0;            // seconds all connected and idle before sending
+    std::vector<pid_t> server_pids;  // --server-pid, repeatable; empty = no server sampling
+    uint32_t src_addrs = 0;          // 0 = as many as the ephemeral port range calls for
     uint32_t threads = 1;
     uint32_t connect_parallel = 512;  // connects + handshakes in progress at once
     double connect_timeout = 60;

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,16 +58,21 @@ bool cpu_ticks_of(pid_t pid, uint64_t& ticks) {
     return true;
 }
 
+struct ProcessFigures {
+    pid_t pid;
+    double cpu_sec;
+    uint64_t rss_kb, anon_kb;
+};
+
 uint64_t status_kb(const std::string& status, const char* key) {
     const size_t at = status.find(key);
     if (at == std::string::npos) return 0;
     return std::strtoull(status.c_str() + at + std::strlen(key), nullptr, 10);
 }
 
-}  // namespace
-
-ProcessTreeSample sample_process_tree(pid_t root) {
-    ProcessTreeSample s;
+// The root and its descendants, one entry each; empty when the root is unreadable.
+std::vector<ProcessFigures> walk_tree(pid_t root) {
+    std::vector<ProcessFigures> out;
     std::vector<pid_t> todo{root};
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     for (size_t i = 0; i < todo.size(); ++i) {
@@ -75,16 +81,51 @@ ProcessTreeSample sample_process_tree(pid_t root) {
         std::string status;
         if (!cpu_ticks_of(pid, ticks) ||
             !read_file("/proc/" + std::to_string(pid) + "/status", status)) {
-            if (i == 0) return s;
+            if (i == 0) return out;
             continue;  // exited between the two reads
         }
-        ++s.processes;
-        s.cpu_sec += static_cast<double>(ticks) / tick;
-        s.rss_kb += status_kb(status, "VmRSS:");
-        s.anon_kb += status_kb(status, "RssAnon:");
+        out.push_back({pid, static_cast<double>(ticks) / tick, status_kb(status, "VmRSS:"),
+                       status_kb(status, "RssAnon:")});
         children_of(pid, todo);
     }
+    return out;
+}
+
+void add(ProcessTreeSample& s, const ProcessFigures& p) {
+    ++s.processes;
+    s.cpu_sec += p.cpu_sec;
+    s.rss_kb += p.rss_kb;
+    s.anon_kb += p.anon_kb;
+}
+
+}  // namespace
+
+ProcessTreeSample sample_process_tree(pid_t root) {
+    ProcessTreeSample s;
+    const std::vector<ProcessFigures> procs = walk_tree(root);
+    if (procs.empty()) return s;
+    for (const ProcessFigures& p : procs) add(s, p);
     s.ok = true;
+    return s;
+}
+
+ServerSample sample_servers(const std::vector<pid_t>& roots) {
+    ServerSample s;
+    s.total.ok = !roots.empty();
+    std::vector<pid_t> counted;
+    for (pid_t root : roots) {
+        ProcessTreeSample one;
+        const std::vector<ProcessFigures> procs = walk_tree(root);
+        one.ok = !procs.empty();
+        s.total.ok = s.total.ok && one.ok;
+        for (const ProcessFigures& p : procs) {
+            add(one, p);
+            if (std::find(counted.begin(), counted.end(), p.pid) != counted.end()) continue;
+            counted.push_back(p.pid);  // a process in two of the trees counts once in the total
+            add(s.total, p);
+        }
+        s.each.push_back(one);
+    }
     return s;
 }
 

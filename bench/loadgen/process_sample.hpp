@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace ringcast::bench {
 
@@ -18,6 +19,15 @@ struct ProcessTreeSample {
 
 // The root and every descendant, found through /proc/PID/task/TID/children.
 ProcessTreeSample sample_process_tree(pid_t root);
+
+// Several trees (--server-pid given more than once, e.g. two nodes and their Redis): each
+// root's tree on its own, and a total in which a process found in two trees counts once.
+// total.ok when every root was readable.
+struct ServerSample {
+    ProcessTreeSample total;
+    std::vector<ProcessTreeSample> each;  // in the order of the roots
+};
+ServerSample sample_servers(const std::vector<pid_t>& roots);
 
 // User + system CPU seconds of this process, all threads.
 double self_cpu_sec();

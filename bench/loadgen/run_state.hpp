@@ -16,17 +16,40 @@
 
 namespace ringcast::bench {
 
+// One server of the run, resolved.
+struct Endpoint {
+    sockaddr_in addr{};
+    std::string host_header;  // HOST:PORT
+    std::string path;
+    std::string url;  // ws://HOST:PORT/PATH, for the log and the JSON
+};
+
 struct RunPlan {
     Options opts;
-    sockaddr_in server{};
-    std::vector<in_addr> sources;  // empty: let the kernel choose
-    std::string host_header;       // HOST:PORT
-    uint32_t window = 0;           // 0 = unbounded
+    std::vector<Endpoint> servers;  // one per --url; connection i goes to servers[i % size]
+    std::vector<in_addr> sources;   // empty: let the kernel choose
+    uint32_t window = 0;            // 0 = unbounded
 
-    // Connection i belongs to thread i % threads. Sender slot s is connection
-    // floor(s * conns / senders), so senders are spread over threads and source addresses.
+    uint32_t targets() const { return static_cast<uint32_t>(servers.size()); }
+    uint32_t target_of_conn(uint32_t conn) const { return conn % targets(); }
+
+    // Connection i belongs to thread i % threads and server i % targets. With one server,
+    // sender slot s is connection floor(s * conns / senders), so senders are spread over
+    // threads and source addresses. With T servers, slot s goes to server s % T and is
+    // spread the same way over that server's connections (t, t + T, t + 2T, ...), so every
+    // server has senders (when there are at least T) and the single-server placement is the
+    // case T = 1.
     uint32_t sender_conn(uint32_t slot) const {
-        return static_cast<uint32_t>(uint64_t{slot} * opts.conns / opts.senders);
+        return sender_conn_of(slot, opts.conns, opts.senders, targets());
+    }
+
+    static uint32_t sender_conn_of(uint32_t slot, uint32_t conns, uint32_t senders, uint32_t n) {
+        if (n <= 1) return static_cast<uint32_t>(uint64_t{slot} * conns / senders);
+        const uint32_t t = slot % n;
+        const uint64_t conns_here = (conns - t + n - 1) / n;      // t, t + n, ... below conns
+        const uint64_t senders_here = (senders - t + n - 1) / n;  // t, t + n, ... below senders
+        const uint64_t k = slot / n;
+        return static_cast<uint32_t>(t + n * (k * conns_here / senders_here));
     }
 };
 
@@ -59,6 +82,12 @@ struct ThreadResult {
     uint64_t bad_payload = 0, errors = 0, window_stalls = 0, nobufs = 0, pings = 0;
     uint64_t server_closes = 0;
     LatencyHistogram latency;
+    // Split by where the receiver is: on the sender's server (local) or another (remote).
+    // With one server every delivery is local. deliveries_* split `deliveries` (duplicates
+    // included), measured_deliveries_* split `measured_deliveries`.
+    LatencyHistogram latency_local, latency_remote;
+    uint64_t deliveries_local = 0, deliveries_remote = 0;
+    uint64_t measured_deliveries_local = 0, measured_deliveries_remote = 0;
     std::vector<std::string> error_samples;  // the first few, for the log
     // Per local sender: its slot and how many it sent.
     std::vector<std::pair<uint32_t, uint64_t>> sender_sent;

@@ -9,7 +9,9 @@
 #include "bench/loadgen/client_frame.hpp"
 #include "bench/loadgen/client_handshake.hpp"
 #include "bench/loadgen/latency_histogram.hpp"
+#include "bench/loadgen/options.hpp"
 #include "bench/loadgen/payload.hpp"
+#include "bench/loadgen/run_state.hpp"
 #include "bench/loadgen/sequence_track.hpp"
 #include "bench/loadgen/server_frame_reader.hpp"
 #include "proto/encoder.hpp"
@@ -201,6 +203,65 @@ void sequence_track_tells_gaps_late_and_duplicates_apart() {
     check(t.unique == 7 && t.next == 201, "unique and next counted");
 }
 
+void senders_are_spread_over_every_server() {
+    bool same = true;  // one server: the placement it always had
+    for (uint32_t conns : {2u, 7u, 100u, 1000u})
+        for (uint32_t senders = 1; senders <= conns && senders <= 40; ++senders)
+            for (uint32_t s = 0; s < senders; ++s)
+                same = same && RunPlan::sender_conn_of(s, conns, senders, 1) ==
+                                   static_cast<uint32_t>(uint64_t{s} * conns / senders);
+    check(same, "one URL: sender s on connection floor(s * conns / senders)");
+    bool spread = true;
+    for (uint32_t n : {2u, 3u, 5u})
+        for (uint32_t conns : {2 * n, 2 * n + 1, 200u, 1001u})
+            for (uint32_t senders = n; senders <= conns && senders <= 31; ++senders) {
+                std::vector<uint32_t> per_server(n, 0);
+                std::vector<bool> used(conns, false);
+                for (uint32_t s = 0; s < senders; ++s) {
+                    const uint32_t c = RunPlan::sender_conn_of(s, conns, senders, n);
+                    spread = spread && c < conns && !used[c] && c % n == s % n;
+                    if (c < conns) used[c] = true;
+                    ++per_server[c % n];
+                }
+                for (uint32_t t = 0; t < n; ++t)
+                    spread = spread && per_server[t] >= senders / n &&
+                             per_server[t] <= (senders + n - 1) / n;
+            }
+    check(spread, "several URLs: distinct connections, sender s on server s mod N, even counts");
+    // 200 connections, 10 senders, 2 servers: 5 senders on each, 40 connections apart.
+    bool bridge = true;
+    for (uint32_t s = 0; s < 10; ++s)
+        bridge = bridge && RunPlan::sender_conn_of(s, 200, 10, 2) == (s % 2) + 2 * (20 * (s / 2));
+    check(bridge, "200 conns, 10 senders, 2 URLs: connections 0, 1, 40, 41, ...");
+}
+
+std::string parse(std::vector<std::string> args, Options& o) {
+    std::vector<char*> argv{const_cast<char*>("ringcast-bench")};
+    for (auto& a : args) argv.push_back(a.data());
+    return parse_options(static_cast<int>(argv.size()), argv.data(), o);
+}
+
+void urls_parse_into_targets() {
+    Options one;
+    check(parse({"--url", "ws://127.0.0.1:9100/x", "--port", "9101"}, one).empty() &&
+              one.targets.size() == 1 && one.targets[0].port == 9101 && one.targets[0].path == "/x",
+          "one --url, then --port: the last piece wins, as before");
+    Options two;
+    check(parse({"--url", "ws://127.0.0.1:9100/", "--url", "ws://localhost:9200/b"}, two).empty() &&
+              two.targets.size() == 2 && two.targets[0].port == 9100 &&
+              two.targets[1].host == "127.0.0.1" && two.targets[1].port == 9200 &&
+              two.targets[1].path == "/b",
+          "two --url: two targets in order");
+    Options bad;
+    check(!parse({"--url", "ws://127.0.0.1:1/", "--url", "ws://127.0.0.1:2/", "--port", "3"}, bad)
+               .empty(),
+          "--port with several --url is refused");
+    Options pids;
+    check(parse({"--server-pid", "10", "--server-pid", "20"}, pids).empty() &&
+              pids.server_pids == std::vector<pid_t>{10, 20},
+          "--server-pid repeatable");
+}
+
 }  // namespace
 
 int run_self_test() {
@@ -210,6 +271,8 @@ int run_self_test() {
     handshake_accepts_the_right_key_only();
     histogram_percentiles_are_within_its_precision();
     sequence_track_tells_gaps_late_and_duplicates_apart();
+    senders_are_spread_over_every_server();
+    urls_parse_into_targets();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
