@@ -1345,6 +1345,33 @@ def _resp_read(f):
     raise OSError(f"bad RESP line {line!r}")
 
 
+async def check_exactly_once(receivers, sender_ids, n_msgs, what, timeout=30.0, settle=0.7):
+    """Waits until every receiver has every other sender's n_msgs messages (or timeout), lets
+    late duplicates arrive for `settle` s, then fails with every receiver's problems: a closed
+    connection, a count short or over, an out-of-order/duplicate/content error."""
+    def complete():
+        return all(r.got(s) >= n_msgs for r in receivers for s in sender_ids if s != r.own_sid)
+
+    try:
+        await wait_for(complete, timeout, f"{what}: every client to receive every other sender")
+    except TestFailure:
+        pass  # reported in detail below
+    await asyncio.sleep(settle)
+    problems = []
+    for r in receivers:
+        if r.closed:
+            problems.append(f"{r.name}: closed {r.closed}")
+        for s in sender_ids:
+            if s != r.own_sid and r.got(s) != n_msgs:
+                problems.append(f"{r.name}: from sender {s} got {r.got(s)} of {n_msgs}")
+        if r.errors:
+            problems.append(f"{r.name}: {r.n_errors} errors, first: {r.errors[:4]}")
+        expected = n_msgs * (len(sender_ids) - (1 if r.own_sid in sender_ids else 0))
+        if r.total != expected:
+            problems.append(f"{r.name}: {r.total} messages in all, expected {expected} (duplicates?)")
+    check(not problems, f"{what}: delivery problems:\n  " + "\n  ".join(problems[:40]))
+
+
 def bridge_overrides(redis_addr, node_id, stream, **extra):
     """Config overrides for a node whose bridge joins `stream` on `redis_addr`."""
     bridge = {"enabled": True, "redis": redis_addr, "stream": stream, "node_id": node_id}

@@ -65,28 +65,7 @@ class Round:
 
     async def verify(self):
         sids = [self.sid_of[ci] for ci in self.senders]
-
-        def complete():
-            return all(r.got(s) >= N_MSGS for r in self.receivers for s in sids if s != r.own_sid)
-
-        try:
-            await h.wait_for(complete, 40, f"{self.tag}: every client to receive every other sender")
-        except h.TestFailure:
-            pass  # reported in detail below
-        await asyncio.sleep(1.0)  # duplicates would arrive now
-        problems = []
-        for r in self.receivers:
-            if r.closed:
-                problems.append(f"{r.name}: closed {r.closed}")
-            for s in sids:
-                if s != r.own_sid and r.got(s) != N_MSGS:
-                    problems.append(f"{r.name}: from sender {s} got {r.got(s)} of {N_MSGS}")
-            if r.errors:
-                problems.append(f"{r.name}: {r.n_errors} errors, first: {r.errors[:4]}")
-            expected = N_MSGS * (len(sids) - (1 if r.own_sid is not None else 0))
-            if r.total != expected:
-                problems.append(f"{r.name}: {r.total} messages in all, expected {expected} (duplicates?)")
-        h.check(not problems, f"{self.tag}: delivery problems:\n  " + "\n  ".join(problems[:40]))
+        await h.check_exactly_once(self.receivers, sids, N_MSGS, self.tag, timeout=40, settle=1.0)
         h.log(f"{self.tag}: {len(self.clients)} clients on {len(self.nodes)} nodes received all {N_MSGS} messages "
               f"of each of the other {len(sids) - 1} senders exactly once, in order")
         await h.close_all(self.clients)
