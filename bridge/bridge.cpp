@@ -50,10 +50,12 @@ namespace {
 
 constexpr uint64_t kMs = 1000000;
 constexpr size_t kWindow = 4096;                 // XADDs awaiting their reply at once
+constexpr size_t kMaxOutputBytes = 1 << 20;      // written but not yet taken by the socket
 constexpr uint32_t kReadCount = 1024;            // entries per XREAD
 constexpr uint32_t kBlockMs = 1000;              // XREAD BLOCK
 constexpr uint64_t kReplyTimeoutNs = 5000 * kMs;  // a silent broker (stopped, cut off) past this is down
 constexpr size_t kSeedEntries = 10000;           // stream entries read back to fill SeenTable
+constexpr uint64_t kSeedTimeoutNs = 60000 * kMs;  // reading them back may move a lot of payload
 constexpr uint64_t kStopFlushNs = 3000 * kMs;
 constexpr uint64_t kStatsEveryNs = 250 * kMs;
 
@@ -67,6 +69,14 @@ uint64_t realtime_ms() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000000ull;
+}
+
+// Error replies that say "not now" rather than "never": the write is retried after a reconnect.
+bool transient_error(std::string_view e) {
+    for (std::string_view prefix : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "OOM", "CLUSTERDOWN"}) {
+        if (e.substr(0, prefix.size()) == prefix) return true;
+    }
+    return false;
 }
 
 const char* state_name(RedisLink::State s) {
@@ -113,6 +123,7 @@ class Bridge {
     void on_reader_reply(redisReply* r, uint64_t now);
     bool deliver_inbound();
     void note_and_publish();
+    void write_note();
     std::optional<StreamId> resume_point() const;
     void watch_links(uint64_t now);
     void send_stats();
@@ -156,6 +167,7 @@ class Bridge {
     uint64_t lag_ms_ = 0;
 
     bool stopping_ = false;
+    bool channel_closed_ = false;
     const uint64_t started_ms_ = realtime_ms();
     bool warned_same_id_ = false;
 };
@@ -211,6 +223,8 @@ void Bridge::release_rings() {
     for (uint32_t p = 0; p < o_.member; ++p) {
         uint64_t target = outstanding_[p] == 0 ? consumed_[p] : std::min(acked_[p], consumed_[p]);
         if (consumed_[p] - target > ring_capacity_ / 2) target = consumed_[p] - ring_capacity_ / 2;
+        // Records below our stored cursor may already be rewritten by the shard: never read them.
+        target = std::max(target, released_[p]);
         if (target < consumed_[p]) {
             const shm::Descriptor& last = consumer_.descriptor(p, consumed_[p] - 1);
             const uint64_t end = last.slab_pos + last.length;
@@ -232,7 +246,9 @@ void Bridge::write_outbox(uint64_t now) {
     if (writer_.state() != RedisLink::State::Up) return;
     if (outbox_.in_flight() == 0) last_reply_ns_ = now;
     XaddArgs args;
-    while (outbox_.pending() > 0 && outbox_.in_flight() < kWindow) {
+    // Bounded in messages and in bytes: hiredis moves the unsent rest of its buffer down on
+    // every partial write, so a huge buffer would cost quadratic copying.
+    while (outbox_.pending() > 0 && outbox_.in_flight() < kWindow && writer_.output_bytes() < kMaxOutputBytes) {
         const OutMessage& m = outbox_.next_pending();
         Origin origin{o_.node_id, o_.epoch, m.member, m.seq};
         build_xadd(args, o_.stream, o_.maxlen, o_.node_id, origin, m.op, m.payload);
@@ -250,6 +266,14 @@ void Bridge::read_writer_replies(uint64_t now) {
         if (outbox_.in_flight() == 0) {
             freeReplyObject(r);
             writer_.fail("a reply nobody asked for", now);
+            return;
+        }
+        if (r->type == REDIS_REPLY_ERROR && transient_error(std::string_view(r->str, r->len))) {
+            // Redis is up but cannot take writes yet (loading its data, a busy script, a
+            // replica): drop the connection, so what awaits a reply goes again after it.
+            std::string why = "transient error: " + std::string(r->str, std::min<size_t>(r->len, 80));
+            freeReplyObject(r);
+            writer_.fail(why, now);
             return;
         }
         OutMessage m = outbox_.acknowledge();
@@ -407,14 +431,7 @@ bool Bridge::deliver_inbound() {
 // Notes the newest stream id with the ring head that holds it, then publishes: whatever
 // instant the process dies at, the note a successor reads matches what it finds published.
 void Bridge::note_and_publish() {
-    shm::ResumePoint& rp = seg_.control(o_.member).resume;
-    const uint64_t g = rp.generation.load(std::memory_order_relaxed);  // only this process writes it
-    shm::ResumeNote& slot = rp.slots[(g + 1) & 1];
-    slot.input[0] = last_id_->ms;
-    slot.input[1] = last_id_->seq;
-    slot.ring_head = producer_.head();
-    // Pairs with the acquire in resume_point() of a later process.
-    rp.generation.store(g + 1, std::memory_order_release);
+    write_note();
     producer_.publish();
     producer_.wake_sleepers([this](uint32_t member) {
         if (member < o_.wake_fds.size() && o_.wake_fds[member] >= 0) {
@@ -424,6 +441,18 @@ void Bridge::note_and_publish() {
     });
     consumer_.release(o_.member, producer_.head());
     noted_id_ = last_id_;
+}
+
+// Fills the slot the generation does not point at, then points at it (release).
+void Bridge::write_note() {
+    shm::ResumePoint& rp = seg_.control(o_.member).resume;
+    const uint64_t g = rp.generation.load(std::memory_order_relaxed);  // only this process writes it
+    shm::ResumeNote& slot = rp.slots[(g + 1) & 1];
+    slot.input[0] = last_id_->ms;
+    slot.input[1] = last_id_->seq;
+    slot.ring_head = producer_.head();
+    // Pairs with the acquire in resume_point() of a later process.
+    rp.generation.store(g + 1, std::memory_order_release);
 }
 
 std::optional<StreamId> Bridge::resume_point() const {
@@ -485,7 +514,7 @@ void Bridge::watch_links(uint64_t now) {
         reader_was_ = r;
     }
     if (r == RedisLink::State::Up && read_state_ == ReadState::Waiting &&
-        now - read_sent_ns_ > kBlockMs * kMs + kReplyTimeoutNs) {
+        now - read_sent_ns_ > (seeding_ ? kSeedTimeoutNs : kBlockMs * kMs + kReplyTimeoutNs)) {
         reader_.fail("no reply from Redis in time", now);
         read_state_ = ReadState::Idle;
         reader_was_ = RedisLink::State::Down;
@@ -525,6 +554,7 @@ void Bridge::read_channel() {
         ssize_t n = ::recv(o_.control_fd, buf, sizeof buf - 1, MSG_DONTWAIT);
         if (n == 0) {
             stopping_ = true;  // the supervisor is gone
+            channel_closed_ = true;  // it would report POLLHUP on every poll from now on
             return;
         }
         if (n < 0) return;
@@ -548,7 +578,12 @@ int Bridge::run(int signal_fd) {
     start_rings();
     last_id_ = resume_point();
     noted_id_ = last_id_;
-    if (last_id_) RC_LOG_INFO("event=bridge_resume_input from=%s", last_id_->text().c_str());
+    if (last_id_) {
+        RC_LOG_INFO("event=bridge_resume_input from=%s", last_id_->text().c_str());
+        // Note it again against the published head, so both slots hold published notes: a
+        // second death between a note and its publish then falls back to this one.
+        write_note();
+    }
     const int wake_fd = o_.member < o_.wake_fds.size() ? o_.wake_fds[o_.member] : -1;
     uint64_t next_stats = 0;
     uint64_t stop_deadline = 0;
@@ -560,15 +595,19 @@ int Bridge::run(int signal_fd) {
             stop_deadline = now + kStopFlushNs;
             RC_LOG_INFO("event=bridge_stopping queued=%zu", outbox_.size());
         }
-        if (stopping_ && (outbox_.size() == 0 || now >= stop_deadline)) break;
+        // Without a writer there is nothing to flush to; the cursors still hold what Redis has
+        // not taken (up to half a ring), and the shards must not wait on us meanwhile.
+        if (stopping_ && (outbox_.size() == 0 || now >= stop_deadline || writer_.state() != RedisLink::State::Up)) {
+            break;
+        }
 
         writer_.tick(now);
         reader_.tick(now);
         watch_links(now);
         if (!stopping_) consume_rings();
         write_outbox(now);
-        reader_step(now);
         if (held_ && read_state_ == ReadState::Holding) deliver_inbound();
+        reader_step(now);
         release_rings();
         if (now >= next_stats) {
             send_stats();
@@ -577,7 +616,7 @@ int Bridge::run(int signal_fd) {
 
         fds.clear();
         fds.push_back({signal_fd, POLLIN, 0});
-        fds.push_back({o_.control_fd, POLLIN, 0});
+        fds.push_back({channel_closed_ ? -1 : o_.control_fd, POLLIN, 0});
         fds.push_back({wake_fd, POLLIN, 0});
         fds.push_back({writer_.fd(), writer_.poll_events(), 0});
         fds.push_back({reader_.fd(), reader_.poll_events(), 0});

@@ -57,7 +57,9 @@ short RedisLink::poll_events() const {
     return 0;
 }
 
-bool RedisLink::has_output() const { return ctx_ && ctx_->obuf && sdslen(ctx_->obuf) > 0; }
+bool RedisLink::has_output() const { return output_bytes() > 0; }
+
+size_t RedisLink::output_bytes() const { return ctx_ && ctx_->obuf ? sdslen(ctx_->obuf) : 0; }
 
 void RedisLink::tick(uint64_t now_ns) {
     if (state_ == State::Connecting && now_ns >= connect_deadline_ns_) {
@@ -109,8 +111,12 @@ bool RedisLink::on_poll(short revents, uint64_t now_ns) {
         int one = 1;
         setsockopt(connecting_fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         ctx_ = redisConnectFd(connecting_fd_);
-        connecting_fd_ = -1;
-        if (!ctx_ || ctx_->err) {
+        if (!ctx_) {
+            fail("hiredis context: out of memory", now_ns);  // closes connecting_fd_
+            return false;
+        }
+        connecting_fd_ = -1;  // the context owns it now
+        if (ctx_->err) {
             fail("hiredis context", now_ns);
             return false;
         }

@@ -37,6 +37,7 @@ class RedisLink {
 
     void append(int argc, const char** argv, const size_t* lens);
     bool has_output() const;
+    size_t output_bytes() const;  // appended, not yet taken by the socket
     // The next whole reply, or nullptr. The caller frees it (freeReplyObject).
     redisReply* next_reply();
     // Drops the connection (a reply timed out, or the caller saw garbage).

@@ -81,23 +81,33 @@ void Supervisor::on_bridge_exit(int status) {
     bridge_.pid = -1;
     bridge_.channel = Fd();
     const uint64_t now = monotonic_ns();
-    if (bridge_.restart_when_gone) {
-        // `restart bridge`: it flushed and left its cursors; the next one continues from them.
+    const bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
+    if (bridge_.restart_when_gone && !fatal) {
+        // `restart bridge`: it left its cursors (flushed or not, even if it died while
+        // flushing); the next one continues from them.
         bridge_.restart_when_gone = false;
         ++bridge_.restarts;
-        RC_LOG_INFO("event=bridge_process_exited %s reason=restart", how.c_str());
-        if (!spawn_bridge(clean) && bridge_.restart_done) {
-            auto done = std::move(bridge_.restart_done);
-            done(false, "bridge: fork failed");
+        RC_LOG_INFO("event=bridge_process_exited %s reason=restart clean=%d", how.c_str(), clean);
+        if (!spawn_bridge(true)) {
+            // Nobody may wait on its cursors while there is no process: try again later.
+            shm::mark_dead(*segment_, bridge_member());
+            bridge_.backoff_ms = kInitialBackoffMs;
+            bridge_.restart_at_ns = now + bridge_.backoff_ms * kMs;
+            if (bridge_.restart_done) {
+                auto done = std::move(bridge_.restart_done);
+                bridge_.restart_done = nullptr;
+                done(false, "bridge: fork failed; retrying with backoff");
+            }
         }
         return;
     }
+    bridge_.restart_when_gone = false;
     if (bridge_.stopping) {
         RC_LOG_INFO("event=bridge_process_exited %s reason=stop", how.c_str());
         shm::mark_dead(*segment_, bridge_member());
         return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
+    if (fatal) {
         RC_LOG_ERROR("event=bridge_fatal %s detail=\"the bridge cannot run (see its error above); local broadcast "
                      "goes on without it\"",
                      how.c_str());
@@ -146,14 +156,14 @@ void Supervisor::read_bridge_channel() {
 }
 
 void Supervisor::bridge_step(uint64_t now) {
-    if (!bridge_enabled() || bridge_.fatal) return;
-    if (bridge_.pid < 0 && bridge_.restart_at_ns != 0 && now >= bridge_.restart_at_ns && !draining_) {
-        if (!spawn_bridge(false)) bridge_.restart_at_ns = now + kMaxBackoffMs * kMs;
-    }
     if (bridge_.restart_done && now >= bridge_.restart_deadline_ns) {
         auto done = std::move(bridge_.restart_done);
         bridge_.restart_done = nullptr;
         done(false, "bridge: the new process did not report in time");
+    }
+    if (!bridge_enabled() || bridge_.fatal) return;
+    if (bridge_.pid < 0 && bridge_.restart_at_ns != 0 && now >= bridge_.restart_at_ns && !draining_) {
+        if (!spawn_bridge(false)) bridge_.restart_at_ns = now + kMaxBackoffMs * kMs;
     }
 }
 
