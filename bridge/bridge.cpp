@@ -278,7 +278,7 @@ void Bridge::read_writer_replies(uint64_t now) {
         }
         OutMessage m = outbox_.acknowledge();
         if (r->type == REDIS_REPLY_ERROR) {
-            // Refused for good (wrong key type, out of memory): writing it again would not
+            // Refused for good (a wrong key type): writing it again would not
             // help. Counted and logged, never retried forever.
             if (n_.errors++ % 1000 == 0) {
                 RC_LOG_ERROR("event=bridge_xadd_refused stream=%s error=\"%.*s\" refused_total=%llu",
