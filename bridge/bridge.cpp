@@ -42,6 +42,7 @@
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
 #include "worker/fd.hpp"
+#include "worker/clock.hpp"
 #include "worker/log.hpp"
 #include "worker/options.hpp"
 
@@ -58,12 +59,6 @@ constexpr size_t kSeedEntries = 10000;           // stream entries read back to 
 constexpr uint64_t kSeedTimeoutNs = 60000 * kMs;  // reading them back may move a lot of payload
 constexpr uint64_t kStopFlushNs = 3000 * kMs;
 constexpr uint64_t kStatsEveryNs = 250 * kMs;
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 uint64_t realtime_ms() {
     timespec ts{};

@@ -11,7 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
+
+#include "worker/clock.hpp"
 
 namespace ringcast::bridge {
 
@@ -36,12 +37,6 @@ void bound_arrays(redisReader* reader) {
         g_bounded.createArray = create_array_bounded;
     }
     reader->fn = &g_bounded;
-}
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include "proto/close_code.hpp"
 #include "proto/encoder.hpp"
 #include "shm/control.hpp"
+#include "worker/clock.hpp"
 #include "worker/log.hpp"
 
 namespace ringcast::worker {
@@ -68,12 +69,6 @@ PeerAddr describe_peer(int fd) {
         std::memcpy(out.addr, &a->sin6_addr, sizeof a->sin6_addr);
     }
     return out;
-}
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace
