@@ -898,20 +898,18 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
 # Main
 # ---------------------------------------------------------------------------------------
 
-def run_allocs(a, tools: Tools) -> dict:
-    """bench/alloc/allocs_per_message.py against the same build: heap allocations per message
-    of ringcast's workers in steady state. Returns its JSON, or why it did not run."""
-    argv = [sys.executable, str(REPO / "bench" / "alloc" / "allocs_per_message.py"),
-            str(tools.build_dir), "--server-cpus", a.server_cpus, "--gen-cpus", a.gen_cpus]
-    log("allocs: " + shlex.join(argv))
+def run_json_tool(argv) -> tuple[dict, bool]:
+    """Runs one of the suite's helper scripts (which stop their own servers on SIGTERM).
+    Returns (the JSON object on the last line of its stdout, True), or (why there is none,
+    False): exit 77 is "not run", anything unreadable "failed"."""
     try:
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              stdin=subprocess.DEVNULL)
     except OSError as e:
-        return {"status": "not run", "why": str(e)}
+        return {"status": "not run", "why": str(e)}, False
     try:
         out, err = p.communicate(timeout=600)
-    except BaseException:  # interrupted or too slow: it stops its own server on SIGTERM
+    except BaseException:  # interrupted or too slow
         p.terminate()
         try:
             p.wait(timeout=30)
@@ -920,12 +918,22 @@ def run_allocs(a, tools: Tools) -> dict:
             p.wait()
         raise
     if p.returncode == 77:
-        return {"status": "not run", "why": err.strip()[-300:]}
+        return {"status": "not run", "why": err.strip()[-300:]}, False
     try:
-        doc = json.loads(out.strip().splitlines()[-1])
+        return json.loads(out.strip().splitlines()[-1]), True
     except (ValueError, IndexError):
-        return {"status": "failed", "why": err.strip()[-300:]}
-    doc["cmd"] = shlex.join(argv)
+        return {"status": "failed", "why": err.strip()[-300:]}, False
+
+
+def run_allocs(a, tools: Tools) -> dict:
+    """bench/alloc/allocs_per_message.py against the same build: heap allocations per message
+    of ringcast's workers in steady state. Returns its JSON, or why it did not run."""
+    argv = [sys.executable, str(REPO / "bench" / "alloc" / "allocs_per_message.py"),
+            str(tools.build_dir), "--server-cpus", a.server_cpus, "--gen-cpus", a.gen_cpus]
+    log("allocs: " + shlex.join(argv))
+    doc, ran = run_json_tool(argv)
+    if ran:
+        doc["cmd"] = shlex.join(argv)
     return doc
 
 
@@ -997,27 +1005,7 @@ def run_bridge(a, out: Path, logs: Path) -> dict:
     returns its summary line, or why it did not run."""
     argv = bridge_argv(a, out, None, logs)
     log("bridge: " + shlex.join(argv))
-    try:
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             stdin=subprocess.DEVNULL)
-    except OSError as e:
-        return {"status": "not run", "why": str(e)}
-    try:
-        stdout, err = p.communicate(timeout=600)
-    except BaseException:  # interrupted or too slow: it stops its own servers on SIGTERM
-        p.terminate()
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        raise
-    if p.returncode == 77:
-        return {"status": "not run", "why": err.strip()[-300:]}
-    try:
-        return json.loads(stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"status": "failed", "why": err.strip()[-300:]}
+    return run_json_tool(argv)[0]
 
 
 def rerender(results: Path, a, report: Path | None) -> int:
