@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bridge/stream_entry.hpp"
+#include "tests/support/redis_reply_text.hpp"
 
 using namespace ringcast::bridge;
 
@@ -99,35 +100,13 @@ Replies read_pieces(const uint8_t* data, const std::vector<size_t>& bounds) {
     return out;
 }
 
-std::string describe(const redisReply* r) {
-    switch (r->type) {
-        case REDIS_REPLY_STRING:
-            return "$" + std::string(r->str, r->len);
-        case REDIS_REPLY_STATUS:
-            return "+" + std::string(r->str, r->len);
-        case REDIS_REPLY_ERROR:
-            return "-" + std::string(r->str, r->len);
-        case REDIS_REPLY_INTEGER:
-            return ":" + std::to_string(r->integer);
-        case REDIS_REPLY_NIL:
-            return "nil";
-        case REDIS_REPLY_ARRAY: {
-            std::string out = "[";
-            for (size_t i = 0; i < r->elements; ++i) {
-                const std::string e = describe(r->element[i]);
-                out += std::to_string(e.size()) + ":" + e;
-            }
-            return out + "]";
-        }
-    }
-    return "?";
-}
+using ringcast::test::describe_reply;
 
 void check_same(const Replies& a, const Replies& b) {
     FUZZ_CHECK(a.failed == b.failed);
     FUZZ_CHECK(a.replies.size() == b.replies.size());
     for (size_t i = 0; i < a.replies.size(); ++i) {
-        FUZZ_CHECK(describe(a.replies[i].get()) == describe(b.replies[i].get()));
+        FUZZ_CHECK(describe_reply(a.replies[i].get()) == describe_reply(b.replies[i].get()));
     }
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bridge/stream_entry.hpp"
+#include "tests/support/redis_reply_text.hpp"
 
 using namespace ringcast::bridge;
 using ringcast::proto::Opcode;
@@ -80,30 +81,7 @@ struct FreeReply {
 };
 using Reply = std::unique_ptr<redisReply, FreeReply>;
 
-// A reply as text, to compare replies read in different ways.
-std::string describe(const redisReply* r) {
-    switch (r->type) {
-        case REDIS_REPLY_STRING:
-            return "$" + std::string(r->str, r->len);
-        case REDIS_REPLY_STATUS:
-            return "+" + std::string(r->str, r->len);
-        case REDIS_REPLY_ERROR:
-            return "-" + std::string(r->str, r->len);
-        case REDIS_REPLY_INTEGER:
-            return ":" + std::to_string(r->integer);
-        case REDIS_REPLY_NIL:
-            return "nil";
-        case REDIS_REPLY_ARRAY: {
-            std::string out = "[";
-            for (size_t i = 0; i < r->elements; ++i) {
-                const std::string e = describe(r->element[i]);
-                out += std::to_string(e.size()) + ":" + e;
-            }
-            return out + "]";
-        }
-    }
-    return "?";
-}
+using ringcast::test::describe_reply;
 
 // Feeds the pieces in order and returns the one reply they make (nullptr when they make none).
 Reply read_pieces(const std::vector<std::string_view>& pieces) {
@@ -130,17 +108,17 @@ Reply read_pieces(const std::vector<std::string_view>& pieces) {
 Reply read(std::string_view resp) {
     Reply whole = read_pieces({resp});
     REQUIRE(whole);
-    const std::string expected = describe(whole.get());
+    const std::string expected = describe_reply(whole.get());
     for (size_t cut = 0; cut <= resp.size(); ++cut) {
         Reply split = read_pieces({resp.substr(0, cut), resp.substr(cut)});
         REQUIRE(split);
-        REQUIRE(describe(split.get()) == expected);
+        REQUIRE(describe_reply(split.get()) == expected);
     }
     std::vector<std::string_view> bytes;
     for (size_t i = 0; i < resp.size(); ++i) bytes.push_back(resp.substr(i, 1));
     Reply one_by_one = read_pieces(bytes);
     REQUIRE(one_by_one);
-    REQUIRE(describe(one_by_one.get()) == expected);
+    REQUIRE(describe_reply(one_by_one.get()) == expected);
     return whole;
 }
 
