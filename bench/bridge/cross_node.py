@@ -271,11 +271,7 @@ class Bench:
         for n in all_bridged:
             rec["bridges"][n.name] = dict(bridge_delta(before[n.name], n.bridge()),
                                           **{f"max_{k}": v for k, v in peak[n.name].items()})
-        try:
-            lines = [ln for ln in out_path.read_text().splitlines() if ln.strip()]
-            j = json.loads(lines[-1]) if lines else None
-        except (OSError, ValueError):
-            j = None
+        j = suite.last_json_line(out_path)
         rec["json"] = j
         problems = []
         if j is None:

@@ -498,12 +498,7 @@ class Runner:
         server_alive = srv.proc is not None and srv.proc.poll() is None
         rec["server_stop"] = srv.stop()
         rec["server_alive_after_run"] = server_alive
-        j = None
-        try:
-            lines = [ln for ln in gen_out.read_text().splitlines() if ln.strip()]
-            j = json.loads(lines[-1]) if lines else None
-        except (OSError, ValueError):
-            j = None
+        j = last_json_line(gen_out)
         rec["json"] = j
         problems = []
         if j is None:
@@ -897,6 +892,15 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
 # ---------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------
+
+def last_json_line(path: Path) -> dict | None:
+    """The JSON object on the last non-empty line of a generator's stdout file, or None."""
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        return json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+
 
 def run_json_tool(argv) -> tuple[dict, bool]:
     """Runs one of the suite's helper scripts (which stop their own servers on SIGTERM).
