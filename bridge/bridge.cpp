@@ -45,6 +45,7 @@
 #include "worker/clock.hpp"
 #include "worker/log.hpp"
 #include "worker/options.hpp"
+#include "worker/wake.hpp"
 
 namespace ringcast::bridge {
 namespace {
@@ -428,12 +429,7 @@ bool Bridge::deliver_inbound() {
 void Bridge::note_and_publish() {
     write_note();
     producer_.publish();
-    producer_.wake_sleepers([this](uint32_t member) {
-        if (member < o_.wake_fds.size() && o_.wake_fds[member] >= 0) {
-            uint64_t one = 1;
-            (void)!::write(o_.wake_fds[member], &one, sizeof one);
-        }
-    });
+    worker::wake_sleeping_consumers(producer_, o_.wake_fds);
     consumer_.release(o_.member, producer_.head());
     noted_id_ = last_id_;
 }

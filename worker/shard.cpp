@@ -18,6 +18,7 @@
 #include "shm/control.hpp"
 #include "worker/clock.hpp"
 #include "worker/log.hpp"
+#include "worker/wake.hpp"
 
 namespace ringcast::worker {
 
@@ -809,14 +810,7 @@ void Shard::release_cursors() {
     }
 }
 
-void Shard::wake_consumers() {
-    producer_->wake_sleepers([this](uint32_t member) {
-        if (member < wake_fds_.size() && wake_fds_[member] >= 0) {
-            uint64_t one = 1;
-            (void)!::write(wake_fds_[member], &one, sizeof one);
-        }
-    });
-}
+void Shard::wake_consumers() { wake_sleeping_consumers(*producer_, wake_fds_); }
 
 // ---- send ---------------------------------------------------------------------------------
 
