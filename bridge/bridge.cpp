@@ -41,11 +41,11 @@
 #include "shm/control.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
-#include "worker/fd.hpp"
-#include "worker/clock.hpp"
-#include "worker/log.hpp"
-#include "worker/options.hpp"
-#include "worker/wake.hpp"
+#include "base/fd.hpp"
+#include "base/clock.hpp"
+#include "base/log.hpp"
+#include "base/exit_code.hpp"
+#include "base/wake.hpp"
 
 namespace ringcast::bridge {
 namespace {
@@ -429,7 +429,7 @@ bool Bridge::deliver_inbound() {
 void Bridge::note_and_publish() {
     write_note();
     producer_.publish();
-    worker::wake_sleeping_consumers(producer_, o_.wake_fds);
+    wake_sleeping_consumers(producer_, o_.wake_fds);
     consumer_.release(o_.member, producer_.head());
     noted_id_ = last_id_;
 }
@@ -668,12 +668,12 @@ int run_bridge(const BridgeOptions& o) {
     auto attached = shm::Segment::attach(o.segment);
     if (auto* err = std::get_if<std::string>(&attached)) {
         RC_LOG_ERROR("event=attach_failed segment=%s error=\"%s\"", o.segment.c_str(), err->c_str());
-        return worker::kExitFatal;
+        return kExitFatal;
     }
     shm::Segment& seg = std::get<shm::Segment>(attached);
     if (o.member + 1 != seg.members()) {
         RC_LOG_ERROR("event=bridge_bad_member member=%u members=%u", o.member, seg.members());
-        return worker::kExitFatal;
+        return kExitFatal;
     }
     seg.control(o.member).pid.store(getpid(), std::memory_order_relaxed);
     if (o.control_fd >= 0) {

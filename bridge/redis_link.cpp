@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "worker/clock.hpp"
+#include "base/clock.hpp"
 
 namespace ringcast::bridge {
 

@@ -14,9 +14,11 @@
 #include <cstring>
 
 #include "bridge/options.hpp"
-#include "supervisor/channel.hpp"
+#include "base/channel.hpp"
+#include "base/exit_code.hpp"
+#include "supervisor/backoff.hpp"
 #include "supervisor/supervisor.hpp"
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace ringcast::supervisor {
 
@@ -81,7 +83,7 @@ void Supervisor::on_bridge_exit(int status) {
     bridge_.pid = -1;
     bridge_.channel = Fd();
     const uint64_t now = monotonic_ns();
-    const bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal;
+    const bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kExitFatal;
     if (bridge_.restart_when_gone && !fatal) {
         // `restart bridge`: it left its cursors (flushed or not, even if it died while
         // flushing); the next one continues from them.

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <variant>
 
+#include "supervisor/control_protocol.hpp"
 #include "supervisor/listen_address.hpp"
 
 namespace ringcast::supervisor {
@@ -53,7 +54,7 @@ struct Config {
     std::string slow_client = "close";         // only "close" for now
     uint32_t ping_interval_ms = 30000;         // 0 = off, else 100..3600000
     uint32_t shutdown_timeout_ms = 5000;       // 100..600000
-    std::string control_socket = "/run/ringcast/control.sock";
+    std::string control_socket = control::kDefaultSocket;
     std::string metrics_listen;         // "" = off, else canonical ListenAddress::text()
     uint32_t stats_interval_ms = 2000;  // 0 = off, else 100..3600000
     LogLevel log_level = LogLevel::Info;

@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "supervisor/nonblocking_socket.hpp"
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace ringcast::supervisor {
 
@@ -101,22 +101,6 @@ std::variant<gid_t, std::string> resolve_group(const std::string& name) {
 }
 
 }  // namespace
-
-json error_reply(std::string message) {
-    return {{"ok", false}, {"error", std::move(message)}};
-}
-
-json ok_reply(json extra) {
-    json out = {{"ok", true}};
-    if (extra.is_object()) {
-        for (auto& [key, value] : extra.items()) {
-            if (key != "ok") out[key] = std::move(value);
-        }
-    } else if (!extra.is_null()) {
-        out["result"] = std::move(extra);
-    }
-    return out;
-}
 
 std::variant<std::unique_ptr<ControlServer>, std::string> ControlServer::open(
     const std::string& path, const std::string& group) {
@@ -321,7 +305,7 @@ bool ControlServer::handle_line(uint32_t slot, std::string_view line, ControlHan
         queue(c, error_reply("a request must be a JSON object, like {\"cmd\":\"status\"}"));
         return alive();
     }
-    auto cmd = request.find("cmd");
+    auto cmd = request.find(control::kCmd);
     if (cmd == request.end()) {
         queue(c, error_reply(
                      "missing \"cmd\": a request names its command, like {\"cmd\":\"status\"}"));

@@ -24,7 +24,8 @@
 #include <variant>
 #include <vector>
 
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
+#include "supervisor/control_protocol.hpp"
 
 namespace ringcast::supervisor {
 
@@ -46,14 +47,12 @@ class ControlHandler {
     virtual void on_request(const nlohmann::json& request, ControlClientId id) = 0;
 };
 
-// {"ok": false, "error": message}
-nlohmann::json error_reply(std::string message);
-// {"ok": true} plus every key of `extra` (an object); any other JSON goes under "result".
-nlohmann::json ok_reply(nlohmann::json extra = nlohmann::json::object());
+using control::error_reply;
+using control::ok_reply;
 
 class ControlServer {
   public:
-    static constexpr size_t kMaxLineBytes = 64 * 1024;  // a request, without its newline
+    static constexpr size_t kMaxLineBytes = control::kMaxRequestBytes;
     static constexpr size_t kMaxClients = 64;
     static constexpr size_t kMaxPendingOutput = 1u << 20;  // unread answers per client
     static constexpr int kClosingTimeoutMs = 5000;         // flushing a last error line

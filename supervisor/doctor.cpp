@@ -32,7 +32,7 @@
 #include "shm/hugepages.hpp"
 #include "shm/layout.hpp"
 #include "shm/proc_text.hpp"
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 
 namespace ringcast::supervisor {
 

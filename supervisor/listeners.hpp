@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 
 namespace ringcast::supervisor {
 

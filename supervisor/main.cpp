@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/exit_code.hpp"
 #include "ringcast/version.hpp"
 #include "supervisor/config.hpp"
 #include "bridge/options.hpp"
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
         auto decoded = supervisor::decode_worker_spec(argv[2]);
         if (auto* err = std::get_if<std::string>(&decoded)) {
             std::fprintf(stderr, "ringcast worker: %s\n", err->c_str());
-            return worker::kExitFatal;
+            return kExitFatal;
         }
         return worker::run_worker(std::get<worker::WorkerOptions>(decoded));
     }
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
         auto decoded = bridge::decode_bridge_spec(argv[2]);
         if (auto* err = std::get_if<std::string>(&decoded)) {
             std::fprintf(stderr, "ringcast bridge: %s\n", err->c_str());
-            return worker::kExitFatal;
+            return kExitFatal;
         }
         return bridge::run_bridge(std::get<bridge::BridgeOptions>(decoded));
     }

@@ -13,7 +13,7 @@
 
 #include "supervisor/listeners.hpp"
 #include "supervisor/nonblocking_socket.hpp"
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace ringcast::supervisor {
 

@@ -24,7 +24,7 @@
 #include <variant>
 #include <vector>
 
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 
 namespace ringcast::supervisor {
 

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace ringcast::supervisor {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 
 namespace ringcast::supervisor {
 

@@ -17,11 +17,13 @@
 #include <ctime>
 
 #include "ringcast/version.hpp"
-#include "supervisor/channel.hpp"
+#include "base/channel.hpp"
+#include "base/exit_code.hpp"
+#include "supervisor/backoff.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/notify.hpp"
 #include "supervisor/worker_spec.hpp"
-#include "worker/log.hpp"
+#include "base/log.hpp"
 
 namespace ringcast::supervisor {
 
@@ -226,7 +228,7 @@ void Supervisor::on_worker_exit(WorkerProcess& w, int status) {
     std::string how = WIFSIGNALED(status) ? std::string("signal=") + strsignal(WTERMSIG(status))
                                           : "code=" + std::to_string(WEXITSTATUS(status));
     w.pid = -1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kExitFatal) {
         RC_LOG_ERROR("event=worker_fatal worker=%u %s reason=\"the worker cannot run on this host (see its error above); not restarting\"",
                      w.index, how.c_str());
         fatal_ = true;
@@ -839,14 +841,14 @@ void Supervisor::drain() {
 }
 
 void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
-    const std::string cmd = req.value("cmd", std::string());
-    if (cmd == "status") {
+    const std::string cmd = req.value(control::kCmd, std::string());
+    if (cmd == control::kStatus) {
         control_->reply(id, ok_reply(status_json(snapshot())));
-    } else if (cmd == "workers") {
+    } else if (cmd == control::kWorkers) {
         control_->reply(id, ok_reply(workers_json(snapshot())));
-    } else if (cmd == "stats") {
+    } else if (cmd == control::kStats) {
         control_->reply(id, ok_reply(stats_json(snapshot())));
-    } else if (cmd == "probes" && req.value("connections", false)) {
+    } else if (cmd == control::kProbes && req.value(control::kConnections, false)) {
         if (conn_query_.active) {
             control_->reply(id, error_reply("probes --connections: another listing is in progress"));
             return;
@@ -861,15 +863,15 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
             }
         }
         if (conn_query_.waiting.empty()) finish_connection_query();
-    } else if (cmd == "probes") {
+    } else if (cmd == control::kProbes) {
         control_->reply(id, ok_reply(probes()));
-    } else if (cmd == "restart") {
+    } else if (cmd == control::kRestart) {
         std::string target;
-        if (!req.contains("worker")) {
+        if (!req.contains(control::kWorker)) {
             control_->reply(id, error_reply("restart: missing \"worker\" (a worker index or \"all\")"));
             return;
         }
-        const auto& w = req["worker"];
+        const auto& w = req[control::kWorker];
         if (w.is_number_unsigned()) {
             target = std::to_string(w.get<uint64_t>());
         } else if (w.is_string()) {
@@ -883,7 +885,7 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
             return;
         }
         ControlServer* server = control_.get();
-        if (target == "bridge") {
+        if (target == control::kBridge) {
             std::string refused = restart_bridge([server, id](bool ok, const std::string& message) {
                 server->reply(id, ok ? ok_reply({{"restarted", message}}) : error_reply("restart failed: " + message));
             });
@@ -894,18 +896,18 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
             server->reply(id, ok ? ok_reply({{"restarted", message}}) : error_reply("restart failed: " + message));
         });
         if (!refused.empty()) control_->reply(id, error_reply("restart refused: " + refused));
-    } else if (cmd == "set") {
-        if (!req.contains("key") || !req["key"].is_string() || !req.contains("value")) {
+    } else if (cmd == control::kSet) {
+        if (!req.contains(control::kKey) || !req[control::kKey].is_string() || !req.contains(control::kValue)) {
             control_->reply(id, error_reply("set: needs \"key\" (string) and \"value\""));
             return;
         }
-        std::string refused = set_setting(req["key"].get<std::string>(), req["value"]);
-        control_->reply(id, refused.empty() ? ok_reply({{"key", req["key"]}, {"value", req["value"]}})
+        std::string refused = set_setting(req[control::kKey].get<std::string>(), req[control::kValue]);
+        control_->reply(id, refused.empty() ? ok_reply({{control::kKey, req[control::kKey]}, {control::kValue, req[control::kValue]}})
                                             : error_reply("set: " + refused));
-    } else if (cmd == "drain") {
+    } else if (cmd == control::kDrain) {
         drain();
         control_->reply(id, ok_reply({{"draining", true}}));
-    } else if (cmd == "shutdown") {
+    } else if (cmd == control::kShutdown) {
         control_->reply(id, ok_reply({{"shutting_down", true}}));
         shutdown_requested_ = true;
     } else {

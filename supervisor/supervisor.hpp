@@ -17,7 +17,7 @@
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/snapshot.hpp"
 #include "supervisor/topology.hpp"
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 #include "worker/options.hpp"
 
 namespace ringcast::supervisor {

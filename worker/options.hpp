@@ -35,10 +35,6 @@ struct WorkerOptions {
     int handoff_fd = -1;   // set when this process takes over a running worker's connections
 };
 
-// Worker exit codes the supervisor acts on.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFatal = 3;   // cannot ever work here (io_uring unavailable, segment mismatch): do not restart
-
 // Runs the worker until SIGTERM/SIGINT (graceful: Close 1001 to every client) or a fatal error.
 int run_worker(const WorkerOptions& options);
 

@@ -16,9 +16,10 @@
 #include "proto/close_code.hpp"
 #include "proto/encoder.hpp"
 #include "shm/control.hpp"
-#include "worker/clock.hpp"
-#include "worker/log.hpp"
-#include "worker/wake.hpp"
+#include "base/clock.hpp"
+#include "base/exit_code.hpp"
+#include "base/log.hpp"
+#include "base/wake.hpp"
 
 namespace ringcast::worker {
 

@@ -21,9 +21,11 @@
 
 #include "ringcast/version.hpp"
 #include "shm/segment.hpp"
-#include "worker/fd.hpp"
+#include "base/channel.hpp"
+#include "base/exit_code.hpp"
+#include "base/fd.hpp"
 #include "worker/handoff.hpp"
-#include "worker/log.hpp"
+#include "base/log.hpp"
 #include "worker/options.hpp"
 #include "worker/shard.hpp"
 
@@ -78,25 +80,6 @@ bool wait_readable(int fd, int timeout_ms) {
         r = poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     return r > 0;
-}
-
-// Reads one supervisor command; returns "" on EOF/error. An fd sent along lands in *fd.
-std::string read_command(int sock, int* fd) {
-    char buf[256];
-    iovec iov{buf, sizeof buf - 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    if (n <= 0) return "";
-    *fd = -1;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-    }
-    return std::string(buf, static_cast<size_t>(n));
 }
 
 // New process: collect every member's state from the old one (until all Ends, EOF or

@@ -25,14 +25,15 @@
 #include <vector>
 
 #include "ringcast/version.hpp"
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
+#include "supervisor/control_protocol.hpp"
 
 namespace {
 
 using nlohmann::json;
+namespace control = ringcast::control;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kDefaultSocket = "/run/ringcast/control.sock";
 constexpr int kExitOk = 0, kExitRefused = 1, kExitUsage = 2;
 
 constexpr const char* kHelp = R"(usage: ringcastctl [--socket PATH] [--json] COMMAND [ARGS]
@@ -84,8 +85,8 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
     Args a;
-    if (const char* env = std::getenv("RINGCAST_CONTROL_SOCKET"); env && *env) a.socket = env;
-    if (a.socket.empty()) a.socket = kDefaultSocket;
+    if (const char* env = std::getenv(control::kSocketEnv); env && *env) a.socket = env;
+    if (a.socket.empty()) a.socket = control::kDefaultSocket;
     bool options_done = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -130,25 +131,25 @@ json build_request(const std::vector<std::string>& words) {
     auto want = [&](size_t n, const char* shape) {
         if (nargs != n) usage_error("usage: ringcastctl " + std::string(shape));
     };
-    if (cmd == "probes" && nargs == 1 && words[1] == "--connections") {
-        return {{"cmd", "probes"}, {"connections", true}};
+    if (cmd == control::kProbes && nargs == 1 && words[1] == "--connections") {
+        return control::probes_request(true);
     }
-    if (cmd == "status" || cmd == "workers" || cmd == "stats" || cmd == "probes" ||
-        cmd == "drain" || cmd == "shutdown") {
+    if (cmd == control::kStatus || cmd == control::kWorkers || cmd == control::kStats ||
+        cmd == control::kProbes || cmd == control::kDrain || cmd == control::kShutdown) {
         want(0, cmd.c_str());
-        return {{"cmd", cmd}};
+        return control::request(cmd);
     }
-    if (cmd == "restart") {
+    if (cmd == control::kRestart) {
         want(1, "restart N|all|bridge");
         const std::string& w = words[1];
-        if (w == "all" || w == "bridge") return {{"cmd", "restart"}, {"worker", w}};
+        if (w == control::kAllWorkers || w == control::kBridge) return control::restart_request(w);
         if (w.empty() || w.size() > 9 || w.find_first_not_of("0123456789") != std::string::npos)
             usage_error("restart: worker must be an index (0, 1, ...), \"all\" or \"bridge\", got '" + w + "'");
-        return {{"cmd", "restart"}, {"worker", std::stoul(w)}};
+        return control::restart_request(std::stoul(w));
     }
-    if (cmd == "set") {
+    if (cmd == control::kSet) {
         want(2, "set KEY VALUE");
-        return {{"cmd", "set"}, {"key", words[1]}, {"value", setting_value(words[2])}};
+        return control::set_request(words[1], setting_value(words[2]));
     }
     if (cmd == "raw") {
         want(1, "raw JSON");
@@ -351,7 +352,7 @@ void flatten(const json& v, const std::string& prefix,
     if (prefix.empty() && v.is_object() && v.empty()) return;
     if (v.is_object() && !v.empty()) {
         for (const auto& [k, child] : v.items()) {
-            if (prefix.empty() && k == "ok") continue;
+            if (prefix.empty() && k == control::kOk) continue;
             flatten(child, prefix.empty() ? k : prefix + "." + k, rows);
         }
     } else if (v.is_array() && !v.empty() && (v[0].is_object() || v[0].is_array())) {
@@ -396,7 +397,7 @@ json take(json& obj, const char* key) {
 }
 
 void print_status(json answer) {
-    answer.erase("ok");
+    answer.erase(control::kOk);
     const json version = take(answer, "version"), up = take(answer, "uptime_ms");
     const json draining = take(answer, "draining");
     std::printf("ringcast %s, up %s, %s\n", cell(version).c_str(),
@@ -515,8 +516,8 @@ void print_human(const std::string& cmd, const json& answer) {
 int main(int argc, char** argv) {
     const Args args = parse_args(argc, argv);
     const json request = build_request(args.words);
-    const std::string cmd = request.value("cmd", std::string());
-    const int timeout_s = cmd == "restart" ? 60 : 10;
+    const std::string cmd = request.value(control::kCmd, std::string());
+    const int timeout_s = control::answer_timeout_s(cmd);
     const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
 
     auto connected = connect_to(args.socket, deadline);
@@ -538,16 +539,15 @@ int main(int argc, char** argv) {
                      line.c_str());
         return kExitRefused;
     }
-    const bool ok = field(answer, "ok") == json(true);
+    const bool ok = control::is_ok(answer);
     if (args.json) {
         std::puts(line.c_str());
     } else if (ok) {
         print_human(cmd, answer);
     }
     if (!ok) {
-        const json err = field(answer, "error");
-        std::fprintf(stderr, "ringcastctl: %s\n",
-                     err.is_string() ? err.get<std::string>().c_str() : line.c_str());
+        const std::string err = control::error_of(answer);
+        std::fprintf(stderr, "ringcastctl: %s\n", err.empty() ? line.c_str() : err.c_str());
         return kExitRefused;
     }
     return kExitOk;

@@ -23,7 +23,7 @@
 #include "shm/layout.hpp"
 #include "supervisor/doctor.hpp"
 #include "supervisor/notify.hpp"
-#include "worker/fd.hpp"
+#include "base/fd.hpp"
 
 using namespace ringcast::supervisor;
 namespace fs = std::filesystem;
