@@ -338,7 +338,8 @@ const Setting<Config> kSettings[] = {
 
 const Setting<BridgeConfig> kBridgeSettings[] = {
     {"enabled", Type::Boolean, set_bool<&B::enabled>, get_field<&B::enabled>, "BOOL",
-     "Relay messages to and from other ringcast nodes through Redis."},
+     "Relay messages to and from other ringcast nodes through Redis. Off unless set to true; a "
+     "block that names Redis while off is warned about at start and by --check-config."},
     {"redis", Type::String, set_redis, get_field<&B::redis>, "ADDR",
      "Redis server as HOST:PORT; host names are allowed here."},
     {"stream", Type::String, set_stream, get_field<&B::stream>, "KEY",
@@ -519,7 +520,23 @@ std::optional<ConfigError> apply_json(const Setting<Target>& s, const Json& valu
     return {};
 }
 
-std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge) {
+// A disabled bridge whose block says where Redis is was most likely meant to run: say so
+// instead of starting a node that silently serves alone. The block as --check-config prints
+// it (every key, "enabled": false, defaults) stays quiet.
+std::optional<std::string> disabled_bridge_warning(const Json& object, const BridgeConfig& bridge) {
+    if (bridge.enabled || object.empty()) return {};
+    if (!object.contains("enabled"))
+        return "bridge: the block has no \"enabled\": true, so this node runs without a bridge "
+               "(redis " + bridge.redis + " is not used); add \"enabled\": true to relay through it";
+    const BridgeConfig defaults;
+    BridgeConfig named = bridge;
+    named.enabled = defaults.enabled;
+    if (named == defaults) return {};
+    return "bridge.enabled: false, so this node runs without a bridge and ignores the other "
+           "bridge settings (redis " + bridge.redis + "); set it to true to relay through Redis";
+}
+
+std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge, ConfigNotes& notes) {
     if (!object.is_object())
         return ConfigError{"bridge", "must be an object, got " + type_name(object)};
     for (const auto& item : object.items()) {
@@ -531,6 +548,7 @@ std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge
                          suggestion(item.key(), keys_of<BridgeConfig>(kBridgeSettings), "bridge.")};
         if (auto e = apply_json(*s, item.value(), key, bridge)) return e;
     }
+    if (auto w = disabled_bridge_warning(object, bridge)) notes.warnings.push_back(std::move(*w));
     return {};
 }
 
@@ -538,7 +556,7 @@ std::optional<ConfigError> apply_object(const Json& object, Config& c) {
     for (const auto& item : object.items()) {
         const std::string& key = item.key();
         if (key == "bridge") {
-            if (auto e = apply_bridge(item.value(), c.bridge)) return e;
+            if (auto e = apply_bridge(item.value(), c.bridge, c.notes)) return e;
             continue;
         }
         const auto* s = find_setting<Config>(kSettings, key);

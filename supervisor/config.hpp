@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "supervisor/control_protocol.hpp"
 #include "supervisor/listen_address.hpp"
@@ -40,6 +41,14 @@ struct BridgeConfig {
     friend bool operator==(const BridgeConfig&, const BridgeConfig&) = default;
 };
 
+// What reading a config noticed that is valid but will likely not do what its writer meant
+// (printed by --check-config, logged at start and on reload). Not a setting: two configs that
+// differ only in their notes are equal.
+struct ConfigNotes {
+    std::vector<std::string> warnings;
+    friend bool operator==(const ConfigNotes&, const ConfigNotes&) { return true; }
+};
+
 struct Config {
     ListenAddress listen{"", 9002, false};  // "" host = IPv4 and IPv6, one dual-stack socket
     uint32_t worker_processes = 0;          // 0 = one per NUMA node; <= 1024
@@ -62,6 +71,7 @@ struct Config {
     std::string control_group;             // group owning the control socket; "" = the process's
     bool connection_log = false;           // one key=value line per connection event
     BridgeConfig bridge;
+    ConfigNotes notes;
 
     friend bool operator==(const Config&, const Config&) = default;
 };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/exit_code.hpp"
+#include "base/log.hpp"
 #include "ringcast/version.hpp"
 #include "supervisor/config.hpp"
 #include "bridge/options.hpp"
@@ -66,9 +67,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cl.check_config) {
+        for (const auto& w : cl.config.notes.warnings) std::fprintf(stderr, "ringcast: warning: %s\n", w.c_str());
         std::printf("%s\n", supervisor::to_json(cl.config).c_str());
         return 0;
     }
+    for (const auto& w : cl.config.notes.warnings) RC_LOG_WARN("event=config_warning reason=\"%s\"", w.c_str());
     supervisor::Supervisor sup(cl.config, self_exe(), std::vector<std::string>(argv, argv + argc));
     return sup.run();
 }

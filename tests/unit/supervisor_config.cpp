@@ -551,6 +551,28 @@ TEST_SUITE("bridge") {
         CHECK(error_of(R"({"bridge": {"enabled": false, "redis": "nope"}})")
                   .starts_with("bridge.redis:"));
     }
+
+    TEST_CASE("a bridge block that names Redis but is not enabled is warned about, not enabled") {
+        // As a new user writes it, forgetting "enabled": the default address counts too.
+        Config c = config_of(R"({"bridge": {"redis": "127.0.0.1:6379", "node_id": "a"}})");
+        CHECK_FALSE(c.bridge.enabled);
+        REQUIRE(c.notes.warnings.size() == 1);
+        CHECK(c.notes.warnings[0].starts_with("bridge: the block has no \"enabled\": true"));
+        CHECK(c.notes.warnings[0].find("127.0.0.1:6379") != std::string::npos);
+
+        c = config_of(R"({"bridge": {"enabled": false, "redis": "10.0.0.5:6379"}})");
+        CHECK_FALSE(c.bridge.enabled);
+        REQUIRE(c.notes.warnings.size() == 1);
+        CHECK(c.notes.warnings[0].starts_with("bridge.enabled: false"));
+    }
+
+    TEST_CASE("no warning for an enabled bridge, an empty block, or the block --check-config prints") {
+        CHECK(config_of(R"({"bridge": {"enabled": true, "redis": "127.0.0.1:6379"}})").notes.warnings.empty());
+        CHECK(config_of(R"({"bridge": {}})").notes.warnings.empty());
+        CHECK(config_of(R"({"bridge": {"enabled": false}})").notes.warnings.empty());
+        CHECK(config_of(to_json(Config{})).notes.warnings.empty());
+        CHECK(config_of("{}").notes.warnings.empty());
+    }
 }
 
 TEST_SUITE("JSON and files") {
