@@ -180,6 +180,7 @@ void Supervisor::reload() {
         return;
     }
     const Config next = std::get<CommandLine>(parsed).config;
+    for (const auto& w : next.notes.warnings) RC_LOG_WARN("event=config_warning reason=\"%s\"", w.c_str());
     Config runtime_only = config_;
     runtime_only.log_level = next.log_level;
     runtime_only.max_buffered_bytes = next.max_buffered_bytes;
