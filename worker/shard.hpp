@@ -65,6 +65,8 @@ public:
     bool frozen_or_sent() const { return verdict_wait_.load(std::memory_order_acquire) != 0; }
 
 private:
+    // Members declared inline here are small and called on the hot paths of several
+    // shard_*.cpp files: worker/shard_internal.hpp defines them so every caller can inline them.
     struct FrameEvents;
     friend struct FrameEvents;
 
@@ -97,19 +99,19 @@ private:
     void settle_input(Connection& c);
     void release_input(Connection& c);
     void recycle_held(Connection& c);
-    static bool holding(const Connection& c);
+    static inline bool holding(const Connection& c);
 
     void deliver_from_rings();
     void flush_sends();
     bool submit_send(Connection& c);
-    void scratch_submitted();
+    inline void scratch_submitted();
     void release_cursors();
     void housekeeping(uint64_t now);
-    void wake_consumers();
+    inline void wake_consumers();
 
     void queue_owned(Connection& c, const uint8_t* data, size_t n);
     void queue_close(Connection& c, uint16_t code, std::string_view reason);
-    void mark_dirty(Connection& c);
+    inline void mark_dirty(Connection& c);
     void open(Connection& c);
     void leave_open_list(Connection& c);
     void destroy(Connection& c);
