@@ -14,11 +14,14 @@ nlohmann::json live_status_json(const ClusterSnapshot& s) {
     };
 }
 
-std::string_view status_page_html() { return generated::kStatusPageHtml; }
+std::string_view status_page_html() {
+    return generated::kStatusPageHtml;
+}
 
 // A byte that is not UTF-8 (a bridge report, a version string) is replaced, not a 500.
 std::string Supervisor::live_status() {
-    return live_status_json(snapshot()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return live_status_json(snapshot())
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace ringcast::supervisor

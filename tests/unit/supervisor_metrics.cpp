@@ -697,12 +697,23 @@ TEST_CASE("live_status_json is status, workers and the shards of stats from one 
     CHECK(doc["status"]["bridge"]["enabled"] == false);
 }
 
+namespace {
+
+// GET `target`, which must answer 200 with this Content-Type.
+HttpResponse get_ok(MetricsServer& s, MetricsHandler& h, const std::string& target,
+                    const std::string& content_type) {
+    HttpResponse r = get(s, h, target);
+    CHECK(r.status == 200);
+    CHECK(r.headers["content-type"] == content_type);
+    return r;
+}
+
+}  // namespace
+
 TEST_CASE("GET / serves the self-contained, read-only status page") {
     auto server = open_metrics();
     FakeCluster h;
-    HttpResponse r = get(*server, h, "/");
-    CHECK(r.status == 200);
-    CHECK(r.headers["content-type"] == "text/html; charset=utf-8");
+    HttpResponse r = get_ok(*server, h, "/", "text/html; charset=utf-8");
     CHECK(r.body == status_page_html());
     CHECK(r.body.starts_with("<!doctype html>"));
     CHECK(r.body.find("status.json") != std::string::npos);
@@ -724,9 +735,7 @@ TEST_CASE("GET / serves the self-contained, read-only status page") {
 TEST_CASE("GET /status.json answers the handler's live status as JSON; a failure is a 500") {
     auto server = open_metrics();
     FakeCluster h;
-    HttpResponse r = get(*server, h, "/status.json");
-    CHECK(r.status == 200);
-    CHECK(r.headers["content-type"] == "application/json");
+    HttpResponse r = get_ok(*server, h, "/status.json", "application/json");
     CHECK(json::parse(r.body) == live_status_json(cluster()));
     CHECK(get(*server, h, "/status.json", "DELETE").status == 405);
     CHECK(get(*server, h, "/status.jsonx").status == 404);
