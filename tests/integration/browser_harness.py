@@ -25,7 +25,10 @@ import time
 
 import ringcast_harness as h
 
-CANDIDATES = ("chromium-headless-shell", "chromium")
+# Debian's /usr/bin entries are shell wrappers that fork the real binary: it is started
+# directly, so that its pid is the browser's (and it dies with the test, PR_SET_PDEATHSIG).
+CANDIDATES = ("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell",
+              "/usr/lib/chromium/chromium", "chromium")
 # As root Chromium refuses to start without --no-sandbox; the rest keep a test run quiet and
 # free of anything it did not ask for (no network, no updates, no throttled timers).
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -38,9 +41,26 @@ def chromium_binary():
     for name in CANDIDATES:
         path = shutil.which(name)
         if path:
-            return path
+            return os.path.realpath(path)
     raise h.TestSkip("no headless Chromium: install Debian's chromium-headless-shell "
                      "(deploy/install-deps.sh does)")
+
+
+def _own_group_dying_with_us():
+    os.setpgid(0, 0)
+    h._pdeathsig_term()
+
+
+def group_alive(pgid):
+    """Whether any live (not zombie) process is in the group."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.getpgid(int(d)) == pgid and h.pid_alive(int(d)):
+                    return True
+            except ProcessLookupError:
+                pass
+    return False
 
 
 class Browser:
@@ -61,7 +81,7 @@ class Browser:
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen([self.binary] + FLAGS + [f"--user-data-dir={self.profile}", "about:blank"],
                                          stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                                         preexec_fn=h._pdeathsig_term, close_fds=True)
+                                         preexec_fn=_own_group_dying_with_us, close_fds=True)
         active = os.path.join(self.profile, "DevToolsActivePort")
         deadline = time.monotonic() + timeout
         while True:
@@ -136,13 +156,23 @@ class Browser:
                 pass
         if self.reader is not None:
             self.reader.cancel()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            # The browser's helpers (zygotes, renderers, GPU, network) share its process group,
+            # whose id is the browser's pid: signal that group, and wait until it is empty so
+            # that nothing writes into the profile as it is removed.
+            group = self.proc.pid
+            for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(group, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.monotonic() + wait_s
+                while group_alive(group) and time.monotonic() < deadline:
+                    self.proc.poll()  # reaps the browser itself
+                    time.sleep(0.05)
+                if not group_alive(group):
+                    break
+            self.proc.poll()
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
