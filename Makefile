@@ -1,10 +1,11 @@
-# The two entry points of the README. Everything else is CMake + CTest.
-#   make run    install deps, build, start the server with deploy/ringcast.json
-#   make test   install deps, build the normal, ASan/UBSan, TSan and fuzz trees, run every suite
+# The entry points of the README. Everything else is CMake + CTest.
+#   make run      install deps, build, start the server with deploy/ringcast.json
+#   make package  build/ringcast_<version>_amd64.deb
+#   make test     install deps, build the normal, ASan/UBSan, TSan and fuzz trees, run every suite
 JOBS ?= $(shell nproc)
 CONFIG ?= deploy/ringcast.json
 
-.PHONY: deps build run test bench clean build-asan build-tsan build-fuzz
+.PHONY: deps build run test bench clean build-asan build-tsan build-fuzz package
 
 deps:
 	./deploy/install-deps.sh
@@ -15,6 +16,10 @@ build: deps
 
 run: build
 	./build/bin/ringcast --config $(CONFIG)
+
+# build/ringcast_<version>_amd64.deb (deploy/package.cmake)
+package: build
+	cd build && cpack -G DEB
 
 build-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRINGCAST_SANITIZE=address,undefined -DRINGCAST_BENCH=OFF

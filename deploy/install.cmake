@@ -6,6 +6,8 @@
 #   <prefix>/share/man/man8/ringcast.8
 #   <prefix>/share/ringcast/examples/*.json         (every shipped config, the default included)
 #   <prefix>/share/ringcast/setup-host.sh
+#   <prefix>/share/ringcast/grafana/ringcast.json, prometheus/ringcast-rules.yml
+#   <prefix>/share/doc/ringcast/README.md, examples/ (chat.html, client.py, client.js)
 #   /etc/ringcast/ringcast.json                     (only when absent: an edited config survives)
 #
 # DESTDIR is honoured everywhere (packaging, the Dockerfile's staged install).
@@ -21,6 +23,10 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/examples/ DESTINATION share/ringcas
         FILES_MATCHING PATTERN "*.json")
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/setup-host.sh DESTINATION share/ringcast)
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/README.md DESTINATION share/doc/ringcast)
+install(FILES ${CMAKE_SOURCE_DIR}/examples/chat.html ${CMAKE_SOURCE_DIR}/examples/client.py
+              ${CMAKE_SOURCE_DIR}/examples/client.js DESTINATION share/doc/ringcast/examples)
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/grafana/ringcast.json DESTINATION share/ringcast/grafana)
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/prometheus/ringcast-rules.yml DESTINATION share/ringcast/prometheus)
 
 # The unit names /usr/local/bin and /etc/ringcast; the prefix is only known at install time
 # (cmake --install --prefix), so the paths are rewritten then.

@@ -315,8 +315,8 @@ const Setting<Config> kSettings[] = {
     {"control_socket", Type::String, set_control_socket, get_field<&C::control_socket>, "PATH",
      "Path of the Unix control socket that ringcastctl talks to (mode 0660); at most 107 bytes."},
     {"metrics_listen", Type::String, set_metrics_listen, get_field<&C::metrics_listen>, "ADDR",
-     "Address of the HTTP endpoint serving /metrics (Prometheus) and /healthz, written like "
-     "listen; \"\" = off. Must not share listen's port on an overlapping address."},
+     "Address of the HTTP endpoint serving /metrics (Prometheus), /healthz, /readyz and a live "
+     "status page at /, written like listen; \"\" = off. Must not share listen's port on an overlapping address."},
     {"stats_interval_ms", Type::Integer, set_period_ms<&C::stats_interval_ms>,
      get_field<&C::stats_interval_ms>, "MS",
      "Milliseconds between the supervisor's stats lines (connections, messages); 0 = off, else "

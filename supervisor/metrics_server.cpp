@@ -13,6 +13,7 @@
 
 #include "supervisor/listeners.hpp"
 #include "supervisor/nonblocking_socket.hpp"
+#include "supervisor/status_page.hpp"
 #include "base/log.hpp"
 
 namespace ringcast::supervisor {
@@ -22,12 +23,18 @@ namespace {
 constexpr size_t kReadChunk = 4096;
 constexpr int kReadsPerPoll = 16;     // so a client streaming junk cannot keep on_poll busy
 constexpr uint64_t kLingerMs = 1000;  // waiting for the client's EOF after our response
+// The status page loads nothing from elsewhere and may only fetch from us; it is read-only,
+// so nobody needs to frame it.
+constexpr const char* kPageHeaders =
+    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'\r\nX-Content-Type-Options: nosniff\r\n";
 
 struct Response {
     int status;
     std::string body;
     std::string content_type = "text/plain; charset=utf-8";
-    const char* extra_header = nullptr;  // a full "Name: value" line without CRLF
+    std::string extra_headers = {};  // full "Name: value\r\n" lines
 };
 
 const char* reason_phrase(int status) {
@@ -55,10 +62,7 @@ std::string serialize(const Response& r, bool head_only) {
                       "\r\nContent-Type: " + r.content_type +
                       "\r\nContent-Length: " + std::to_string(r.body.size()) +
                       "\r\nCache-Control: no-store\r\nConnection: close\r\n";
-    if (r.extra_header) {
-        out += r.extra_header;
-        out += "\r\n";
-    }
+    out += r.extra_headers;
     out += "\r\n";
     if (!head_only) out += r.body;
     return out;
@@ -204,16 +208,21 @@ void MetricsServer::answer(Client& c, MetricsHandler& handler) {
         std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
         path = path.substr(0, path.find_first_of("?#"));
         head_only = method == "HEAD";
-        const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz";
+        const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" ||
+                           path == "/" || path == "/status.json";
         if (!known) {
-            r = {404, "not found: try /metrics, /healthz or /readyz\n"};
+            r = {404, "not found: try /, /metrics, /healthz or /readyz\n"};
         } else if (method != "GET" && method != "HEAD") {
-            r = {405, "method not allowed\n", "text/plain; charset=utf-8", "Allow: GET, HEAD"};
+            r = {405, "method not allowed\n", "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n"};
         } else if (path == "/healthz") {
             r = {200, "ok\n"};
+        } else if (path == "/") {
+            r = {200, std::string(status_page_html()), "text/html; charset=utf-8", kPageHeaders};
         } else {
             try {
-                if (path == "/metrics") {
+                if (path == "/status.json") {
+                    r = {200, handler.live_status(), "application/json"};
+                } else if (path == "/metrics") {
                     r = {200, handler.metrics(), "text/plain; version=0.0.4; charset=utf-8"};
                 } else if (handler.ready()) {
                     r = {200, "ready\n"};

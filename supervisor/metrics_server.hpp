@@ -4,11 +4,15 @@
  * with `Connection: close`; non-blocking and driven by the supervisor's poll loop like the
  * control socket (see control_server.hpp for the loop).
  *
- *   GET|HEAD /metrics   200 text/plain; version=0.0.4; charset=utf-8   (MetricsHandler::metrics)
- *   GET|HEAD /healthz   200 "ok"          the supervisor's loop is turning
- *   GET|HEAD /readyz    200 "ready", or 503 with MetricsHandler::not_ready_reason()
+ *   GET|HEAD /metrics      200 text/plain; version=0.0.4; charset=utf-8   (MetricsHandler::metrics)
+ *   GET|HEAD /healthz      200 "ok"          the supervisor's loop is turning
+ *   GET|HEAD /readyz       200 "ready", or 503 with MetricsHandler::not_ready_reason()
+ *   GET|HEAD /             200 text/html: the live status page (supervisor/status_page.hpp),
+ *                          self-contained and read-only; it polls /status.json
+ *   GET|HEAD /status.json  200 application/json (MetricsHandler::live_status)
  *   other paths 404, other methods 405 (with Allow), a request head over 8 KiB 431,
- *   a garbled request line 400. A query string is ignored.
+ *   a garbled request line 400. A query string is ignored by the server (the page reads
+ *   its own, e.g. /?interval=500).
  *
  * Bounded: at most max_clients connections at once (more are refused with a 503 and
  * closed), and a client that has not been answered and gone within client_timeout_ms is
@@ -35,6 +39,8 @@ class MetricsHandler {
     virtual bool ready() = 0;
     // The /readyz body when not ready ("draining", "starting", ...).
     virtual std::string not_ready_reason() { return "draining"; }
+    // The /status.json body: live_status_json(snapshot) of supervisor/status_page.hpp.
+    virtual std::string live_status() = 0;
 };
 
 struct MetricsLimits {

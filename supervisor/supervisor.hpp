@@ -83,6 +83,7 @@ public:
     std::string metrics() override;
     bool ready() override;
     std::string not_ready_reason() override;
+    std::string live_status() override;  // supervisor/status_page.cpp
 
 private:
     ClusterSnapshot snapshot();

@@ -21,12 +21,14 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/snapshot.hpp"
+#include "supervisor/status_page.hpp"
 
 using namespace ringcast;
 using namespace ringcast::supervisor;
@@ -445,6 +447,11 @@ class FakeCluster : public MetricsHandler {
     }
     bool ready() override { return is_ready; }
     std::string not_ready_reason() override { return reason; }
+    bool status_fails = false;
+    std::string live_status() override {
+        if (status_fails) throw std::runtime_error("snapshot failed");
+        return live_status_json(cluster()).dump();
+    }
 };
 
 std::unique_ptr<MetricsServer> open_metrics(MetricsLimits limits = {}) {
@@ -596,7 +603,8 @@ TEST_CASE("/healthz is ok; /readyz is 200 when ready and 503 with the reason whe
 TEST_CASE("unknown paths are 404, other methods 405, garbage 400") {
     auto server = open_metrics();
     FakeCluster h;
-    CHECK(get(*server, h, "/").status == 404);
+    CHECK(get(*server, h, "/").status == 200);  // the status page (supervisor_status_page.cpp)
+    CHECK(get(*server, h, "/index.html").status == 404);
     CHECK(get(*server, h, "/metricsx").status == 404);
     HttpResponse r = get(*server, h, "/metrics", "POST");
     CHECK(r.status == 405);
@@ -667,4 +675,70 @@ TEST_CASE("a port in use is a clear error") {
     const std::string err = std::get<std::string>(r);
     CHECK(err.starts_with("metrics endpoint: "));
     CHECK(err.find("Address already in use") != std::string::npos);
+}
+
+// --- the live status page (supervisor/status_page.hpp) -------------------------------------
+
+TEST_CASE("live_status_json is status, workers and the shards of stats from one snapshot") {
+    const ClusterSnapshot c = cluster();
+    const json doc = live_status_json(c);
+    CHECK(doc["status"] == status_json(c));
+    CHECK(doc["workers"] == workers_json(c)["workers"]);
+    CHECK(doc["shards"] == stats_json(c)["shards"]);
+    // What the page draws: per worker state, incarnation, restarts, counters; per shard the
+    // ring; the bridge inside status.
+    REQUIRE(doc["workers"].size() == 2);
+    CHECK(doc["workers"][1]["state"] == "restarting");
+    CHECK(doc["workers"][1]["incarnation"] == 4);
+    CHECK(doc["workers"][1]["restarts"] == 2);
+    REQUIRE(doc["shards"].size() == 3);
+    CHECK(doc["shards"][0]["ring"].contains("occupancy"));
+    CHECK(doc["shards"][0]["ring"].contains("capacity"));
+    CHECK(doc["status"]["bridge"]["enabled"] == false);
+}
+
+namespace {
+
+// GET `target`, which must answer 200 with this Content-Type.
+HttpResponse get_ok(MetricsServer& s, MetricsHandler& h, const std::string& target,
+                    const std::string& content_type) {
+    HttpResponse r = get(s, h, target);
+    CHECK(r.status == 200);
+    CHECK(r.headers["content-type"] == content_type);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("GET / serves the self-contained, read-only status page") {
+    auto server = open_metrics();
+    FakeCluster h;
+    HttpResponse r = get_ok(*server, h, "/", "text/html; charset=utf-8");
+    CHECK(r.body == status_page_html());
+    CHECK(r.body.starts_with("<!doctype html>"));
+    CHECK(r.body.find("status.json") != std::string::npos);
+    // Nothing is loaded from elsewhere: no external script, stylesheet, font or image.
+    for (const char* external : {"<script src", "<link", "@import", "url(", "<img", "<iframe"})
+        CHECK_MESSAGE(r.body.find(external) == std::string::npos, external);
+    CHECK(r.headers["content-security-policy"].find("default-src 'none'") != std::string::npos);
+    CHECK(r.headers["content-security-policy"].find("connect-src 'self'") != std::string::npos);
+    CHECK(r.headers["x-content-type-options"] == "nosniff");
+    CHECK(get(*server, h, "/?interval=250").status == 200);
+    r = get(*server, h, "/", "HEAD");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    CHECK(r.headers["content-length"] == std::to_string(status_page_html().size()));
+    CHECK(get(*server, h, "/", "POST").status == 405);
+    CHECK(h.scrapes == 0);  // the page itself renders no metrics
+}
+
+TEST_CASE("GET /status.json answers the handler's live status as JSON; a failure is a 500") {
+    auto server = open_metrics();
+    FakeCluster h;
+    HttpResponse r = get_ok(*server, h, "/status.json", "application/json");
+    CHECK(json::parse(r.body) == live_status_json(cluster()));
+    CHECK(get(*server, h, "/status.json", "DELETE").status == 405);
+    CHECK(get(*server, h, "/status.jsonx").status == 404);
+    h.status_fails = true;
+    CHECK(get(*server, h, "/status.json").status == 500);
 }
