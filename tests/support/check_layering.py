@@ -12,12 +12,13 @@ ALLOWED = {
     "base": ["base/"],
     "proto": ["proto/"],
     "shm": ["shm/"],
-    "worker": ["worker/", "base/", "proto/", "shm/"],
+    "admission": ["admission/", "base/"],
+    "worker": ["worker/", "admission/", "base/", "proto/", "shm/"],
     "bridge": ["bridge/", "base/", "proto/", "shm/"],
     "supervisor/ctl": ["base/", "supervisor/control_protocol.hpp"],
-    "supervisor": ["supervisor/", "worker/", "bridge/", "base/", "proto/", "shm/"],
+    "supervisor": ["supervisor/", "worker/", "bridge/", "admission/", "base/", "proto/", "shm/"],
 }
-OURS = ("base/", "proto/", "shm/", "worker/", "bridge/", "supervisor/", "tests/", "bench/")
+OURS = ("admission/", "base/", "proto/", "shm/", "worker/", "bridge/", "supervisor/", "tests/", "bench/")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
