@@ -16,7 +16,9 @@
 
 #include "proto/handshake.hpp"
 #include "shm/control.hpp"
+#include "base/clock.hpp"
 #include "base/log.hpp"
+#include "base/log_limiter.hpp"
 #include "worker/shard_internal.hpp"
 
 namespace ringcast::worker {
@@ -57,7 +59,12 @@ void Shard::arm_accept() {
 void Shard::on_accept(int res, bool more) {
     if (!more) accept_armed_ = false;
     if (res < 0) {
-        if (res != -ECANCELED) RC_LOG_WARN("event=accept_failed error=\"%s\"", std::strerror(-res));
+        // At the descriptor limit this fails on every retry: one line a second, with a count.
+        static thread_local log::RepeatLimiter accept_warnings;
+        uint64_t held = 0;
+        if (res != -ECANCELED && accept_warnings.admit(monotonic_ns(), &held))
+            RC_LOG_WARN("event=accept_failed error=\"%s\" suppressed=%llu", std::strerror(-res),
+                        static_cast<unsigned long long>(held));
         // Out of descriptors or memory: retry at the next housekeeping pass rather than spin.
         return;
     }
