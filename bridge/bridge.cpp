@@ -44,6 +44,8 @@
 #include "base/fd.hpp"
 #include "base/clock.hpp"
 #include "base/log.hpp"
+#include "base/log_limiter.hpp"
+#include "base/secret_file.hpp"
 #include "base/exit_code.hpp"
 #include "base/wake.hpp"
 
@@ -79,6 +81,7 @@ const char* state_name(RedisLink::State s) {
     switch (s) {
         case RedisLink::State::Down: return "down";
         case RedisLink::State::Connecting: return "connecting";
+        case RedisLink::State::Authenticating: return "authenticating";
         case RedisLink::State::Up: return "up";
     }
     return "down";
@@ -98,14 +101,14 @@ struct Counters {
 
 class Bridge {
   public:
-    Bridge(const BridgeOptions& o, shm::Segment& seg)
+    Bridge(const BridgeOptions& o, shm::Segment& seg, const RedisAuth& auth)
         : o_(o),
           seg_(seg),
           producer_(seg, o.member),
           consumer_(seg, o.member),
           outbox_(o.buffer_messages, o.drop_newest ? Overflow::DropNewest : Overflow::DropOldest),
-          writer_(o.redis_host, o.redis_port),
-          reader_(o.redis_host, o.redis_port) {}
+          writer_(o.redis_host, o.redis_port, auth),
+          reader_(o.redis_host, o.redis_port, auth) {}
 
     int run(int signal_fd);
 
@@ -122,6 +125,9 @@ class Bridge {
     void write_note();
     std::optional<StreamId> resume_point() const;
     void watch_links(uint64_t now);
+    void report_refusal(const char* role, const RedisLink& link, uint64_t& seen, log::RepeatLimiter& limit,
+                        uint64_t now);
+    const char* auth_text() const;
     void send_stats();
     void read_channel();
     bool rings_have_news() const;
@@ -166,6 +172,10 @@ class Bridge {
     bool channel_closed_ = false;
     const uint64_t started_ms_ = realtime_ms();
     bool warned_same_id_ = false;
+
+    // Refused logins seen per link, and one warning line a second at most for what repeats.
+    uint64_t writer_refusals_ = 0, reader_refusals_ = 0;
+    log::RepeatLimiter writer_auth_log_, reader_auth_log_, read_failed_log_;
 };
 
 // ---- rings -> outbox ----------------------------------------------------------------------
@@ -264,6 +274,14 @@ void Bridge::read_writer_replies(uint64_t now) {
             writer_.fail("a reply nobody asked for", now);
             return;
         }
+        if (r->type == REDIS_REPLY_ERROR && is_auth_error(std::string_view(r->str, r->len))) {
+            // Not allowed to write (NOAUTH: no login; NOPERM: an ACL without XADD on the key):
+            // the message waits for a login that may write, as it would for Redis to come back.
+            std::string why = "refused by Redis: " + std::string(r->str, std::min<size_t>(r->len, 120));
+            freeReplyObject(r);
+            writer_.refuse_auth(why, now);
+            return;
+        }
         if (r->type == REDIS_REPLY_ERROR && transient_error(std::string_view(r->str, r->len))) {
             // Redis is up but cannot take writes yet (loading its data, a busy script, a
             // replica): drop the connection, so what awaits a reply goes again after it.
@@ -322,8 +340,19 @@ void Bridge::reader_step(uint64_t now) {
 void Bridge::on_reader_reply(redisReply* r, uint64_t now) {
     std::string error;
     const redisReply* entries = entries_of(r, !seeding_, &error);
+    if (r->type == REDIS_REPLY_ERROR && is_auth_error(std::string_view(r->str, r->len))) {
+        std::string why = "refused by Redis: " + std::string(r->str, std::min<size_t>(r->len, 120));
+        freeReplyObject(r);
+        reader_.refuse_auth(why, now);
+        read_state_ = ReadState::Idle;
+        return;
+    }
     if (!error.empty()) {
-        RC_LOG_WARN("event=bridge_read_failed stream=%s error=\"%s\"", o_.stream.c_str(), error.c_str());
+        // Redis answers the same way on every retry (5 a second): one line a second at most.
+        if (uint64_t held = 0; read_failed_log_.admit(now, &held)) {
+            RC_LOG_WARN("event=bridge_read_failed stream=%s error=\"%s\" suppressed=%llu", o_.stream.c_str(),
+                        error.c_str(), static_cast<unsigned long long>(held));
+        }
         freeReplyObject(r);
         reader_.fail(error, now);
         read_state_ = ReadState::Idle;
@@ -463,7 +492,33 @@ std::optional<StreamId> Bridge::resume_point() const {
 
 // ---- links, supervisor --------------------------------------------------------------------
 
+// A refused login is the operator's to fix: said as an error, with the user but never the
+// password, each time it happens (at most once a second per connection; retries back off).
+void Bridge::report_refusal(const char* role, const RedisLink& link, uint64_t& seen, log::RepeatLimiter& limit,
+                            uint64_t now) {
+    if (link.refusals() == seen) return;
+    seen = link.refusals();
+    uint64_t held = 0;
+    if (!limit.admit(now, &held)) return;
+    RC_LOG_ERROR("event=bridge_auth_refused role=%s redis=%s user=%s error=\"%s\" suppressed=%llu "
+                 "detail=\"check bridge.username and bridge.password_file; retrying with backoff, local "
+                 "broadcast goes on\"",
+                 role, link.address().c_str(), o_.redis_username.empty() ? "default" : o_.redis_username.c_str(),
+                 link.why().c_str(), static_cast<unsigned long long>(held));
+}
+
+const char* Bridge::auth_text() const {
+    using A = RedisLink::Auth;
+    const A w = writer_.auth(), r = reader_.auth();
+    if (w == A::None) return "none";
+    if (w == A::Refused || r == A::Refused) return "refused";
+    if (w == A::Ok || r == A::Ok) return "ok";
+    return "pending";
+}
+
 void Bridge::watch_links(uint64_t now) {
+    report_refusal("writer", writer_, writer_refusals_, writer_auth_log_, now);
+    report_refusal("reader", reader_, reader_refusals_, reader_auth_log_, now);
     const RedisLink::State w = writer_.state();
     if (w != writer_was_) {
         if (w == RedisLink::State::Up) {
@@ -518,6 +573,7 @@ void Bridge::send_stats() {
                         {"writer", state_name(writer_.state())},
                         {"reader", state_name(reader_.state())},
                         {"redis", writer_.address()},
+                        {"auth", auth_text()},
                         {"stream", o_.stream},
                         {"node_id", o_.node_id},
                         {"buffered", outbox_.size()},
@@ -680,9 +736,21 @@ int run_bridge(const BridgeOptions& o) {
         std::string version = std::string("version ") + kVersion;
         (void)!::send(o.control_fd, version.data(), version.size(), MSG_NOSIGNAL);
     }
-    RC_LOG_INFO("event=bridge_started member=%u redis=%s:%u stream=%s node_id=%s resume=%d", o.member,
-                o.redis_host.c_str(), o.redis_port, o.stream.c_str(), o.node_id.c_str(), o.resume);
-    Bridge bridge(o, seg);
+    RedisAuth auth;
+    if (!o.redis_password_file.empty()) {
+        // Read here, not passed on the command line, where every local user could read it.
+        auto read = read_secret_file(o.redis_password_file);
+        if (auto* err = std::get_if<SecretFileError>(&read)) {
+            RC_LOG_ERROR("event=bridge_password_file_failed error=\"%s\"", err->message.c_str());
+            return kExitFatal;
+        }
+        auth.username = o.redis_username;
+        auth.password = std::move(std::get<std::string>(read));
+    }
+    RC_LOG_INFO("event=bridge_started member=%u redis=%s:%u stream=%s node_id=%s resume=%d auth=%s", o.member,
+                o.redis_host.c_str(), o.redis_port, o.stream.c_str(), o.node_id.c_str(), o.resume,
+                auth.password.empty() ? "none" : (o.redis_username.empty() ? "password" : "acl_user"));
+    Bridge bridge(o, seg, auth);
     return bridge.run(signal_fd.get());
 }
 

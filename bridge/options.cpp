@@ -11,6 +11,8 @@ std::string encode_bridge_spec(const BridgeOptions& o) {
     json j = {{"segment", o.segment},       {"member", o.member},
               {"wake_fds", o.wake_fds},     {"control_fd", o.control_fd},
               {"redis_host", o.redis_host}, {"redis_port", o.redis_port},
+              {"redis_username", o.redis_username},
+              {"redis_password_file", o.redis_password_file},
               {"stream", o.stream},         {"node_id", o.node_id},
               {"maxlen", o.maxlen},         {"buffer_messages", o.buffer_messages},
               {"drop_newest", o.drop_newest}, {"epoch", o.epoch},
@@ -28,6 +30,8 @@ std::variant<BridgeOptions, std::string> decode_bridge_spec(const std::string& t
         o.control_fd = j.at("control_fd").get<int>();
         o.redis_host = j.at("redis_host").get<std::string>();
         o.redis_port = j.at("redis_port").get<uint16_t>();
+        o.redis_username = j.at("redis_username").get<std::string>();
+        o.redis_password_file = j.at("redis_password_file").get<std::string>();
         o.stream = j.at("stream").get<std::string>();
         o.node_id = j.at("node_id").get<std::string>();
         o.maxlen = j.at("maxlen").get<uint64_t>();

@@ -16,6 +16,8 @@ struct BridgeOptions {
     int control_fd = -1;        // SOCK_SEQPACKET to the supervisor
     std::string redis_host = "127.0.0.1";
     uint16_t redis_port = 6379;
+    std::string redis_username;       // "" = AUTH with the password alone (or no AUTH)
+    std::string redis_password_file;  // "" = no AUTH; the bridge reads it: no secret on argv
     std::string stream = "ringcast";
     std::string node_id;
     uint64_t maxlen = 100000;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -38,17 +39,25 @@ void bound_arrays(redisReader* reader) {
     }
     reader->fn = &g_bounded;
 }
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
 }  // namespace
+
+bool is_auth_error(std::string_view e) {
+    return starts_with(e, "NOAUTH") || starts_with(e, "WRONGPASS") || starts_with(e, "NOPERM");
+}
 
 int RedisLink::fd() const {
     if (state_ == State::Connecting) return connecting_fd_;
-    if (state_ == State::Up) return ctx_->fd;
+    if (state_ == State::Up || state_ == State::Authenticating) return ctx_->fd;
     return -1;
 }
 
 short RedisLink::poll_events() const {
     if (state_ == State::Connecting) return POLLOUT;
-    if (state_ == State::Up) return static_cast<short>(POLLIN | (has_output() ? POLLOUT : 0));
+    if (state_ == State::Up || state_ == State::Authenticating)
+        return static_cast<short>(POLLIN | (has_output() ? POLLOUT : 0));
     return 0;
 }
 
@@ -59,6 +68,10 @@ size_t RedisLink::output_bytes() const { return ctx_ && ctx_->obuf ? sdslen(ctx_
 void RedisLink::tick(uint64_t now_ns) {
     if (state_ == State::Connecting && now_ns >= connect_deadline_ns_) {
         fail("connect timed out", now_ns);
+        return;
+    }
+    if (state_ == State::Authenticating && now_ns >= connect_deadline_ns_) {
+        fail("no reply to AUTH in time", now_ns);
         return;
     }
     if (state_ != State::Down || now_ns < retry_at_ns_) return;
@@ -118,23 +131,71 @@ bool RedisLink::on_poll(short revents, uint64_t now_ns) {
         // The fd is non-blocking: hiredis then treats EAGAIN as "nothing more for now".
         ctx_->flags &= ~REDIS_BLOCK;
         bound_arrays(ctx_->reader);
+        if (auth_ != Auth::None) {
+            // Nothing else may be appended before AUTH: the link is not Up until it is accepted.
+            state_ = State::Authenticating;
+            connect_deadline_ns_ = now_ns + kConnectTimeoutMs * kMsNs;
+            send_auth();
+            return flush(now_ns);
+        }
         state_ = State::Up;
         why_.clear();
         return flush(now_ns);
     }
-    if (state_ != State::Up) return true;
+    if (state_ != State::Up && state_ != State::Authenticating) return true;
     if (revents & (POLLIN | POLLHUP | POLLERR)) {
         if (redisBufferRead(ctx_) != REDIS_OK) {
             fail(ctx_->errstr[0] ? ctx_->errstr : "connection closed", now_ns);
             return false;
         }
     }
-    if (revents & POLLOUT) return flush(now_ns);
+    if ((revents & POLLOUT) && !flush(now_ns)) return false;
+    if (state_ == State::Authenticating) return read_auth_reply(now_ns);
+    return true;
+}
+
+void RedisLink::send_auth() {
+    const std::string& user = credentials_.username;
+    const std::string& pass = credentials_.password;
+    if (user.empty()) {
+        const char* argv[] = {"AUTH", pass.c_str()};
+        size_t lens[] = {4, pass.size()};
+        redisAppendCommandArgv(ctx_, 2, argv, lens);
+    } else {
+        const char* argv[] = {"AUTH", user.c_str(), pass.c_str()};
+        size_t lens[] = {4, user.size(), pass.size()};
+        redisAppendCommandArgv(ctx_, 3, argv, lens);
+    }
+}
+
+bool RedisLink::read_auth_reply(uint64_t now_ns) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK) {
+        fail(std::string("protocol error: ") + ctx_->errstr, now_ns);
+        return false;
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    if (!reply) return true;  // not all of it yet
+    const bool ok = reply->type == REDIS_REPLY_STATUS;
+    // Redis's refusal ("WRONGPASS invalid username-password pair ...") never repeats what we
+    // sent; it is kept short all the same.
+    std::string why = reply->type == REDIS_REPLY_ERROR
+                          ? std::string(reply->str, std::min<size_t>(reply->len, 120))
+                          : std::string("unexpected reply to AUTH");
+    freeReplyObject(reply);
+    if (!ok) {
+        refuse_auth("AUTH refused: " + why, now_ns);
+        return false;
+    }
+    auth_ = Auth::Ok;
+    auth_retry_ms_ = kRetryMs;
+    state_ = State::Up;
+    why_.clear();
     return true;
 }
 
 bool RedisLink::flush(uint64_t now_ns) {
-    if (state_ != State::Up) return true;
+    if (state_ != State::Up && state_ != State::Authenticating) return true;
     int done = 0;
     while (has_output()) {
         if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
@@ -144,6 +205,15 @@ bool RedisLink::flush(uint64_t now_ns) {
         if (!done) break;  // the socket is full; POLLOUT brings us back
     }
     return true;
+}
+
+void RedisLink::refuse_auth(const std::string& why, uint64_t now_ns) {
+    fail(why, now_ns);
+    auth_ = Auth::Refused;
+    ++refusals_;
+    // Only the operator can fix a password: do not knock every 200 ms meanwhile.
+    retry_at_ns_ = now_ns + auth_retry_ms_ * kMsNs;
+    auth_retry_ms_ = std::min(auth_retry_ms_ * 2, kMaxAuthRetryMs);
 }
 
 void RedisLink::append(int argc, const char** argv, const size_t* lens) {

@@ -48,6 +48,9 @@ bool Supervisor::spawn_bridge(bool resume) {
     for (const auto& fd : wake_fds_) o.wake_fds.push_back(fd.get());
     o.redis_host = a.host;
     o.redis_port = a.port;
+    // The path, not the password: the bridge reads the file itself (argv is public).
+    o.redis_username = config_.bridge.username;
+    o.redis_password_file = config_.bridge.password_file;
     o.stream = config_.bridge.stream;
     o.node_id = node_id_or_host(config_.bridge.node_id);
     o.maxlen = config_.bridge.maxlen;

@@ -7,6 +7,8 @@
  */
 #include "supervisor/config.hpp"
 
+#include "base/secret_file.hpp"
+
 #include <fcntl.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -262,6 +264,33 @@ Reason set_node_id(BridgeConfig& b, const Scalar& value) {
     return {};
 }
 
+// An ACL user name as Redis accepts it in AUTH: no spaces or control characters.
+Reason set_username(BridgeConfig& b, const Scalar& value) {
+    const std::string& s = std::get<std::string>(value);
+    if (s.size() > 128) return "must be at most 128 characters, got " + std::to_string(s.size());
+    for (char ch : s) {
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f)
+            return "must be a Redis user name (no spaces or control characters)";
+    }
+    b.username = s;
+    return {};
+}
+
+// The file must be readable now, so a typo stops the start instead of a bridge that cannot log
+// in. Its content is read and dropped; only the path is kept and printed.
+Reason set_password_file(BridgeConfig& b, const Scalar& value) {
+    const std::string& s = std::get<std::string>(value);
+    if (!s.empty()) {
+        if (s.find('\0') != std::string::npos) return "must not contain a NUL byte";
+        auto read = read_secret_file(s);
+        if (auto* e = std::get_if<SecretFileError>(&read)) return e->message;
+        std::string& secret = std::get<std::string>(read);
+        std::fill(secret.begin(), secret.end(), '\0');
+    }
+    b.password_file = s;
+    return {};
+}
+
 // ---- The tables ---------------------------------------------------------------------------
 
 using C = Config;
@@ -356,6 +385,14 @@ const Setting<BridgeConfig> kBridgeSettings[] = {
     {"overflow", Type::String, set_word<&B::overflow, kOverflowPolicies>,
      get_word<&B::overflow, kOverflowPolicies>, "POLICY",
      "What happens when that buffer is full: \"drop_oldest\" or \"drop_newest\"."},
+    {"username", Type::String, set_username, get_field<&B::username>, "USER",
+     "Redis 6 ACL user the bridge logs in as (AUTH USER PASSWORD); \"\" = the default user "
+     "(AUTH PASSWORD). Needs password_file."},
+    {"password_file", Type::String, set_password_file, get_field<&B::password_file>, "PATH",
+     "File holding the Redis password (its bytes as they are, one final newline stripped), read "
+     "by the bridge itself and sent as AUTH before any other command on both of its connections; "
+     "\"\" = no AUTH. Only the path is ever printed. A refused login is logged and retried with "
+     "backoff; after changing the password, run `ringcastctl restart bridge`."},
 };
 
 constexpr std::string_view kBridgeHelp =
@@ -581,6 +618,9 @@ std::optional<ConfigError> check_cross_keys(const Config& c) {
                                              std::to_string(c.max_message_bytes + kFrameHeaderMax) +
                                              " so that one whole frame fits, got " +
                                              std::to_string(c.slab_bytes)};
+    if (!c.bridge.username.empty() && c.bridge.password_file.empty())
+        return ConfigError{"bridge.username",
+                           "needs bridge.password_file: Redis logs a user in with its password"};
     if (c.shards != 0 && c.worker_processes != 0 && c.shards < c.worker_processes)
         return ConfigError{
             "shards", "must be at least worker_processes (" + std::to_string(c.worker_processes) +

@@ -37,6 +37,8 @@ struct BridgeConfig {
     uint64_t maxlen = 100000;
     uint64_t buffer_messages = 100000;
     std::string overflow = "drop_oldest";  // "drop_oldest" | "drop_newest"
+    std::string username;       // Redis 6 ACL user; "" = the default user
+    std::string password_file;  // "" = no AUTH; only the path is kept, never the password
 
     friend bool operator==(const BridgeConfig&, const BridgeConfig&) = default;
 };

@@ -1261,8 +1261,12 @@ class RedisServer:
     """A redis-server of the test's own on a free loopback port, in a temp dir, with an
     append-only file so a stop and start keeps the stream. Stopped by pid only."""
 
-    def __init__(self, name="redis"):
+    def __init__(self, name="redis", extra_args=(), auth=None):
+        """extra_args go on redis-server's command line (e.g. ACL users); auth = (user,
+        password) makes command() log in first."""
         self.name = name
+        self.extra_args = list(extra_args)
+        self.auth = auth
         self.binary = shutil.which("redis-server")
         if not self.binary:
             raise TestSkip("redis-server is not installed (Debian package redis-server)")
@@ -1279,7 +1283,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.tmp,
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-             "--logfile", log_path],
+             "--logfile", log_path] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=_pdeathsig_term, close_fds=True)
         deadline = time.monotonic() + timeout
@@ -1308,13 +1312,19 @@ class RedisServer:
 
     def command(self, *args, timeout=5.0):
         """One command over RESP; returns str, int, list or None. Raises OSError when down."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            out = f"*{len(args)}\r\n".encode()
-            for a in args:
+        def encode(cmd):
+            out = f"*{len(cmd)}\r\n".encode()
+            for a in cmd:
                 b = a if isinstance(a, bytes) else str(a).encode()
                 out += f"${len(b)}\r\n".encode() + b + b"\r\n"
-            s.sendall(out)
+            return out
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
             f = s.makefile("rb")
+            if self.auth:
+                s.sendall(encode(("AUTH",) + tuple(self.auth)))
+                _resp_read(f)
+            s.sendall(encode(args))
             return _resp_read(f)
 
     def cleanup(self):

@@ -510,12 +510,34 @@ TEST_SUITE("bridge") {
             R"({"bridge": {"enabled": true, "redis": "redis.internal:6380", "stream": "chat",
             "node_id": "node-1.eu_west", "maxlen": 5000, "buffer_messages": 64, "overflow": "drop_newest"}})");
         CHECK(c.bridge == BridgeConfig{true, "redis.internal:6380", "chat", "node-1.eu_west", 5000,
-                                       64, "drop_newest"});
+                                       64, "drop_newest", "", ""});
         CHECK(error_of(R"({"bridge": {"enabled": "yes"}})") ==
               "bridge.enabled: must be a boolean, got string");
         CHECK(error_of(R"({"bridge": {"overflow": "block"}})") ==
               R"(bridge.overflow: must be one of "drop_oldest", "drop_newest", got "block")");
         CHECK(error_of(R"({"bridge": {"stream": ""}})") == "bridge.stream: must not be empty");
+    }
+
+    TEST_CASE("bridge.password_file must be readable; only its path is ever printed") {
+        TempFile password("s3cret-Pa55word\n");
+        Config c = config_of(R"({"bridge": {"username": "relay", "password_file": ")" + password.path +
+                             R"("}})");
+        CHECK(c.bridge.username == "relay");
+        CHECK(c.bridge.password_file == password.path);
+        const std::string printed = to_json(c);
+        CHECK(printed.find(password.path) != std::string::npos);
+        CHECK(printed.find("s3cret") == std::string::npos);
+        CHECK(usage_text().find("bridge.password_file") != std::string::npos);
+        CHECK(usage_text().find("bridge.username") != std::string::npos);
+        CHECK(error_of(R"({"bridge": {"password_file": "/nonexistent/ringcast-pw"}})") ==
+              R"(bridge.password_file: cannot read "/nonexistent/ringcast-pw": No such file or directory)");
+        TempFile empty("");
+        CHECK(error_of(R"({"bridge": {"password_file": ")" + empty.path + R"("}})").find("empty") !=
+              std::string::npos);
+        CHECK(error_of(R"({"bridge": {"username": "relay"}})") ==
+              "bridge.username: needs bridge.password_file: Redis logs a user in with its password");
+        CHECK(error_of(R"({"bridge": {"username": "a b"}})").find("bridge.username: must be") == 0);
+        CHECK(config_of(R"({"bridge": {"password_file": ""}})").bridge.password_file.empty());
     }
 
     TEST_CASE("bridge.redis takes a host name or an IP with a port") {
@@ -825,7 +847,7 @@ TEST_SUITE("printing") {
         std::string text = to_json(Config{});
         auto j = nlohmann::ordered_json::parse(text);
         CHECK(j.size() == 21);
-        CHECK(j["bridge"].size() == 7);
+        CHECK(j["bridge"].size() == 9);
         CHECK(j.begin().key() == "listen");
         CHECK(text.find("\n  \"ring\": 2048,\n") != std::string::npos);
         CHECK(text.back() == '}');
@@ -853,7 +875,8 @@ TEST_SUITE("printing") {
         c.restart_mode = "drain";
         c.control_group = "ringcast";
         c.connection_log = true;
-        c.bridge = {true, "redis.lan:6379", "s", "n1", 1, 1, "drop_newest"};
+        TempFile password("not-a-default-password\n");
+        c.bridge = {true, "redis.lan:6379", "s", "n1", 1, 1, "drop_newest", "relay", password.path};
         Config back = accepted(parse_config_json(to_json(c)));
         CHECK(back == c);
         CHECK(to_json(back) == to_json(c));
