@@ -13,9 +13,12 @@
 #include <openssl/pem.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "admission/base64url.hpp"
 #include "admission/jwt.hpp"
@@ -512,6 +515,26 @@ TEST_CASE("a verifier is immutable and shared: copies verify alike, a rotation i
     JwtVerifier rotated = hmac_verifier({}, kSecret64);
     CHECK(refused(rotated.verify(token, kNow)) == JwtError::BadSignature);
     CHECK(accepted(a.verify(token, kNow)));  // the old one still serves who holds it
+}
+
+TEST_CASE("one verifier serves several shard threads at once") {
+    JwtVerifier rsa = pem_verifier(keys().rsa_pem);
+    JwtVerifier ec = pem_verifier(keys().ec_pem);
+    const std::string rs = rs256(kClaims), es = es256(kClaims);
+    const std::string bad = es.substr(0, es.size() - 2) + (es.back() == 'A' ? "BA" : "AA");
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 100; ++i) {
+                if (!std::holds_alternative<JwtClaims>(rsa.verify(rs, kNow))) ++wrong;
+                if (!std::holds_alternative<JwtClaims>(ec.verify(es, kNow))) ++wrong;
+                if (std::holds_alternative<JwtClaims>(ec.verify(bad, kNow))) ++wrong;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(wrong.load() == 0);
 }
 
 TEST_CASE(
