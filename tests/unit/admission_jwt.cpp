@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -539,7 +540,9 @@ TEST_CASE("one verifier serves several shard threads at once") {
 
 TEST_CASE(
     "key files: the secret's final newline is stripped, errors name the file, never the key") {
-    char dir[] = "/tmp/ringcast-jwt-XXXXXX";
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir_text = std::string(tmp && *tmp ? tmp : "/tmp") + "/ringcast-jwt-XXXXXX";
+    char* dir = dir_text.data();
     REQUIRE(mkdtemp(dir));
     const std::string secret_path = std::string(dir) + "/secret";
     std::ofstream(secret_path) << kSecret << "\n";
