@@ -276,18 +276,23 @@ Reason set_username(BridgeConfig& b, const Scalar& value) {
     return {};
 }
 
-// The file must be readable now, so a typo stops the start instead of a bridge that cannot log
-// in. Its content is read and dropped; only the path is kept and printed.
+// Only the path is kept and printed; whether the file can be read is checked where a config
+// file names it (readable_password_file), not on every validate() of a running config.
 Reason set_password_file(BridgeConfig& b, const Scalar& value) {
     const std::string& s = std::get<std::string>(value);
-    if (!s.empty()) {
-        if (s.find('\0') != std::string::npos) return "must not contain a NUL byte";
-        auto read = read_secret_file(s);
-        if (auto* e = std::get_if<SecretFileError>(&read)) return e->message;
-        std::string& secret = std::get<std::string>(read);
-        std::fill(secret.begin(), secret.end(), '\0');
-    }
+    if (s.find('\0') != std::string::npos) return "must not contain a NUL byte";
     b.password_file = s;
+    return {};
+}
+
+// The file must be readable when the config is read, so a typo stops the start (or the
+// reload) instead of a bridge that cannot log in. Its content is read and dropped.
+Reason readable_password_file(const std::string& path) {
+    if (path.empty()) return {};
+    auto read = read_secret_file(path);
+    if (auto* e = std::get_if<SecretFileError>(&read)) return e->message;
+    std::string& secret = std::get<std::string>(read);
+    std::fill(secret.begin(), secret.end(), '\0');
     return {};
 }
 
@@ -584,6 +589,10 @@ std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge
                 key, "unknown key" +
                          suggestion(item.key(), keys_of<BridgeConfig>(kBridgeSettings), "bridge.")};
         if (auto e = apply_json(*s, item.value(), key, bridge)) return e;
+    }
+    if (object.contains("password_file")) {
+        if (auto reason = readable_password_file(bridge.password_file))
+            return ConfigError{"bridge.password_file", *reason};
     }
     if (auto w = disabled_bridge_warning(object, bridge)) notes.warnings.push_back(std::move(*w));
     return {};

@@ -540,6 +540,17 @@ TEST_SUITE("bridge") {
         CHECK(config_of(R"({"bridge": {"password_file": ""}})").bridge.password_file.empty());
     }
 
+    TEST_CASE("a running config whose password file has gone still validates (set keeps working)") {
+        Config c;
+        {
+            TempFile password("pw\n");
+            c = config_of(R"({"bridge": {"password_file": ")" + password.path + R"("}})");
+        }
+        CHECK_FALSE(validate(c).has_value());
+        CHECK(error_of(R"({"bridge": {"password_file": ")" + c.bridge.password_file + R"("}})")
+                  .starts_with("bridge.password_file: cannot read"));
+    }
+
     TEST_CASE("bridge.redis takes a host name or an IP with a port") {
         CHECK(config_of(R"({"bridge": {"redis": "[::1]:6379"}})").bridge.redis == "[::1]:6379");
         CHECK(config_of(R"({"bridge": {"redis": "10.0.0.7:6379"}})").bridge.redis ==
