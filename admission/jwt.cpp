@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -50,12 +51,17 @@ JwtRefusal refuse(JwtError e, const char* reason) {
     return JwtRefusal{e, reason};
 }
 
+// In the order of the enums (jwt.hpp).
+constexpr std::array<std::string_view, 5> kAlgNames = {"HS256", "HS384", "HS512", "RS256", "ES256"};
+constexpr std::array<std::string_view, 12> kErrorNames = {
+    "missing", "too_large",     "malformed",      "bad_header",   "bad_algorithm", "bad_signature",
+    "expired", "not_yet_valid", "wrong_audience", "wrong_issuer", "bad_claims",    "internal"};
+static_assert(static_cast<size_t>(JwtError::Internal) + 1 == kErrorNames.size());
+static_assert(static_cast<size_t>(JwtAlg::ES256) + 1 == kAlgNames.size());
+
 std::optional<JwtAlg> alg_of(std::string_view name) {
-    if (name == "HS256") return JwtAlg::HS256;
-    if (name == "HS384") return JwtAlg::HS384;
-    if (name == "HS512") return JwtAlg::HS512;
-    if (name == "RS256") return JwtAlg::RS256;
-    if (name == "ES256") return JwtAlg::ES256;
+    for (size_t i = 0; i < kAlgNames.size(); ++i)
+        if (kAlgNames[i] == name) return static_cast<JwtAlg>(i);
     return std::nullopt;
 }
 
@@ -312,49 +318,11 @@ EVP_PKEY* read_public_key(std::string_view pem) {
 }  // namespace
 
 std::string_view to_string(JwtAlg alg) {
-    switch (alg) {
-        case JwtAlg::HS256:
-            return "HS256";
-        case JwtAlg::HS384:
-            return "HS384";
-        case JwtAlg::HS512:
-            return "HS512";
-        case JwtAlg::RS256:
-            return "RS256";
-        case JwtAlg::ES256:
-            return "ES256";
-    }
-    return "?";
+    return kAlgNames.at(static_cast<size_t>(alg));
 }
 
 std::string_view to_string(JwtError e) {
-    switch (e) {
-        case JwtError::Missing:
-            return "missing";
-        case JwtError::TooLarge:
-            return "too_large";
-        case JwtError::Malformed:
-            return "malformed";
-        case JwtError::BadHeader:
-            return "bad_header";
-        case JwtError::BadAlgorithm:
-            return "bad_algorithm";
-        case JwtError::BadSignature:
-            return "bad_signature";
-        case JwtError::Expired:
-            return "expired";
-        case JwtError::NotYetValid:
-            return "not_yet_valid";
-        case JwtError::WrongAudience:
-            return "wrong_audience";
-        case JwtError::WrongIssuer:
-            return "wrong_issuer";
-        case JwtError::BadClaims:
-            return "bad_claims";
-        case JwtError::Internal:
-            return "internal";
-    }
-    return "internal";
+    return kErrorNames.at(static_cast<size_t>(e));
 }
 
 std::variant<JwtVerifier, std::string> JwtVerifier::from_hmac_secret(std::string secret,
@@ -417,15 +385,8 @@ const JwtRules& JwtVerifier::rules() const {
 }
 
 std::string_view JwtVerifier::key_kind() const {
-    switch (key_->kind) {
-        case Key::Kind::Hmac:
-            return "hmac";
-        case Key::Kind::Rsa:
-            return "rsa";
-        case Key::Kind::Ec:
-            return "ec";
-    }
-    return "hmac";
+    constexpr std::array<std::string_view, 3> kKinds = {"hmac", "rsa", "ec"};  // Key::Kind order
+    return kKinds.at(static_cast<size_t>(key_->kind));
 }
 
 }  // namespace ringcast::admission

@@ -23,17 +23,10 @@
 #include "admission/jwt.hpp"
 #include "admission/origin.hpp"
 #include "admission/token_source.hpp"
+#include "tests/support/fuzz_check.hpp"
+#include "tests/support/public_key_pem.hpp"
 
 using namespace ringcast::admission;
-
-// Release builds define NDEBUG, so assert() would vanish.
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
 
 namespace {
 
@@ -57,12 +50,7 @@ const Verifiers& verifiers() {
         rules.issuer = "issuer";
         rules.leeway_s = 30;
         EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-        BIO* bio = BIO_new(BIO_s_mem());
-        PEM_write_bio_PUBKEY(bio, k);
-        char* data = nullptr;
-        long n = BIO_get_mem_data(bio, &data);
-        std::string pem(data, static_cast<size_t>(n));
-        BIO_free(bio);
+        std::string pem = ringcast::testing::public_key_pem(k);
         EVP_PKEY_free(k);
         return Verifiers{must(JwtVerifier::from_hmac_secret(kSecret, rules)),
                          must(JwtVerifier::from_public_key_pem(pem, rules))};

@@ -20,17 +20,9 @@
 
 #include "bridge/stream_entry.hpp"
 #include "tests/support/redis_reply_text.hpp"
+#include "tests/support/fuzz_check.hpp"
 
 using namespace ringcast::bridge;
-
-// Release builds define NDEBUG, so assert() would vanish.
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
 
 namespace {
 

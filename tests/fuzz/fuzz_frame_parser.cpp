@@ -18,18 +18,11 @@
 #include "proto/close_code.hpp"
 #include "proto/frame_parser.hpp"
 #include "proto/utf8.hpp"
+#include "tests/support/fuzz_check.hpp"
 
 using namespace ringcast::proto;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
 
 enum class Kind : uint8_t { Begin, Data, End, Ping, Pong, Close };
 

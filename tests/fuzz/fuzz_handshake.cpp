@@ -13,19 +13,11 @@
 #include <string_view>
 
 #include "proto/handshake.hpp"
+#include "tests/support/fuzz_check.hpp"
 
 using ringcast::proto::HandshakeParser;
 using ringcast::proto::HandshakeRequest;
 using ringcast::proto::HandshakeStatus;
-
-// Release builds define NDEBUG, so assert() would vanish.
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
 
 namespace {
 

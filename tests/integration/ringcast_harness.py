@@ -1395,6 +1395,29 @@ async def bridge_status(srv):
     return ans.get("bridge", {})
 
 
+async def local_broadcast(srv, n, tag):
+    """Two clients of `srv`: the first sends n texts, the second must get them all, in order
+    (a node serves its own clients whatever its bridge does). Returns both; the caller closes."""
+    c1 = await ws_connect(srv.uri())
+    c2 = await ws_connect(srv.uri())
+    await asyncio.sleep(0.3)
+    for i in range(n):
+        await c1.send(f"{tag} {i}")
+    got = [await asyncio.wait_for(c2.recv(), 5) for _ in range(n)]
+    check(got == [f"{tag} {i}" for i in range(n)], f"{srv.name}: local broadcast: {got[:5]}...")
+    return c1, c2
+
+
+async def wait_bridge_report(srv, pred, timeout=5.0):
+    """The bridge reports every 250 ms: wait for a report that satisfies pred (or the last)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        st = await bridge_status(srv)
+        if pred(st) or asyncio.get_running_loop().time() > deadline:
+            return st
+        await asyncio.sleep(0.1)
+
+
 async def wait_bridge_connected(srv, timeout=15.0):
     deadline = time.monotonic() + timeout
     st = {}

@@ -70,7 +70,7 @@ async def three_nodes(redis):
     h.check(xlen == n_senders * N_MSGS + 3, f"stream holds {xlen} entries, expected {n_senders * N_MSGS + 3}")
     per_node_sent = SENDERS_PER_NODE * N_MSGS + 1  # + its barrier
     for srv in nodes:
-        st = await wait_bridge_report(srv, lambda st: st.get("sent") == per_node_sent
+        st = await h.wait_bridge_report(srv, lambda st: st.get("sent") == per_node_sent
                                       and st.get("received") == xlen - per_node_sent)
         h.log(f"{srv.name}: bridge {st}")
         h.check(st.get("connected") is True and st.get("state") == "running", f"{srv.name}: bridge state {st}")
@@ -96,7 +96,7 @@ async def usr2_rolls_the_bridge(nodes):
     b = nodes[1]
     before = await h.bridge_status(b)
     os.kill(b.pid, signal.SIGUSR2)
-    st = await wait_bridge_report(b, lambda st: st.get("pid") not in (before.get("pid"), -1)
+    st = await h.wait_bridge_report(b, lambda st: st.get("pid") not in (before.get("pid"), -1)
                                   and st.get("connected") is True, timeout=20)
     h.check(st.get("pid") != before.get("pid") and st.get("restarts") == before.get("restarts", 0) + 1,
             f"SIGUSR2 did not roll the bridge: before {before}, after {st}")
@@ -115,14 +115,8 @@ async def unreachable_at_start():
     srv = h.Server("node-alone", worker_processes=1, shards=1,
                    overrides=h.bridge_overrides(redis.address, "alone", stream)).start()
     try:
-        c1 = await h.ws_connect(srv.uri())
-        c2 = await h.ws_connect(srv.uri())
-        await asyncio.sleep(0.3)
-        for i in range(20):
-            await c1.send(f"local {i}")
-        got = [await asyncio.wait_for(c2.recv(), 5) for _ in range(20)]
-        h.check(got == [f"local {i}" for i in range(20)], f"local broadcast without Redis: {got[:5]}...")
-        st = await wait_bridge_report(srv, lambda st: st.get("buffered") == 20)
+        c1, c2 = await h.local_broadcast(srv, 20, "local")
+        st = await h.wait_bridge_report(srv, lambda st: st.get("buffered") == 20)
         h.check(st.get("connected") is False and st.get("buffered") == 20,
                 f"bridge should say it is not connected and hold 20 messages: {st}")
         log = open(srv.stderr_path, "rb").read().decode("utf-8", "replace")
@@ -131,7 +125,7 @@ async def unreachable_at_start():
         redis.start()
         await h.wait_for(lambda: _xlen(redis, stream) == 20, 15, "the 20 buffered messages to reach the stream")
         await h.wait_bridge_connected(srv)
-        st = await wait_bridge_report(srv, lambda st: st.get("buffered") == 0)
+        st = await h.wait_bridge_report(srv, lambda st: st.get("buffered") == 0)
         h.check(st.get("replayed") == 20 and st.get("buffered") == 0, f"after Redis came: {st}")
         h.log(f"unreachable at start: served locally, then relayed the 20 buffered messages: {st}")
         await h.close_all([c1, c2])
@@ -139,15 +133,6 @@ async def unreachable_at_start():
     finally:
         redis.cleanup()
 
-
-async def wait_bridge_report(srv, pred, timeout=5.0):
-    """The bridge reports every 250 ms: wait for a report that satisfies pred (or the last)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        st = await h.bridge_status(srv)
-        if pred(st) or asyncio.get_running_loop().time() > deadline:
-            return st
-        await asyncio.sleep(0.1)
 
 
 def _xlen(redis, stream):

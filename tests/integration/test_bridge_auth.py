@@ -37,28 +37,6 @@ def node(name, redis, password_file, metrics_port):
                     overrides={**bridge, "metrics_listen": f"127.0.0.1:{metrics_port}"}).start()
 
 
-async def wait_report(srv, pred, what, timeout=15.0):
-    st = {}
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        st = await h.bridge_status(srv)
-        if pred(st):
-            return st
-        await asyncio.sleep(0.1)
-    raise h.TestFailure(f"{srv.name}: {what} within {timeout}s; bridge status {st}")
-
-
-async def local_broadcast(srv, tag):
-    c1 = await h.ws_connect(srv.uri())
-    c2 = await h.ws_connect(srv.uri())
-    await asyncio.sleep(0.3)
-    for i in range(5):
-        await c1.send(f"{tag} {i}")
-    got = [await asyncio.wait_for(c2.recv(), 5) for _ in range(5)]
-    h.check(got == [f"{tag} {i}" for i in range(5)], f"{srv.name}: local broadcast: {got}")
-    await h.close_all([c1, c2])
-
-
 async def cross(a, b, tag):
     """A message sent on node a reaches a client of node b (retried: the bridges may still seek)."""
     ca = await h.ws_connect(a.uri())
@@ -105,14 +83,15 @@ async def main():
         # 1. Wrong password: refused, said clearly, nothing relayed, local broadcast goes on.
         a = node("node-a", redis, wrong_file, ports[0])
         servers.append(a)
-        st = await wait_report(a, lambda st: st.get("auth") == "refused", "auth \"refused\"")
+        st = await h.wait_bridge_report(a, lambda st: st.get("auth") == "refused", timeout=15)
+        h.check(st.get("auth") == "refused", f"node A's bridge should say auth refused: {st}")
         h.check("WRONGPASS" in st.get("last_error", ""), f"last_error should explain: {st}")
         h.check(st.get("connected") is False, f"a refused bridge is not connected: {st}")
         await h.wait_for(lambda: "event=bridge_auth_refused" in a.read_stderr(), 10,
                          "an event=bridge_auth_refused line")
         line = next(l for l in a.read_stderr().splitlines() if "event=bridge_auth_refused" in l)
         h.check("level=error" in line and f"user={USER}" in line and "WRONGPASS" in line, f"log line: {line}")
-        await local_broadcast(a, "alone")
+        await h.close_all(await h.local_broadcast(a, 5, "alone"))
         await asyncio.sleep(0.5)
         h.check(redis.command("XLEN", STREAM) == 0, "node A relayed although its login was refused")
         st = await h.bridge_status(a)
@@ -135,7 +114,8 @@ async def main():
         write_secret(wrong_file, good)
         await h.actl_json(h.ctl_socket_of(a), "restart", "bridge", timeout=30)
         await h.wait_bridge_connected(a)
-        st = await wait_report(a, lambda st: st.get("auth") == "ok", "auth \"ok\" after the fix")
+        st = await h.wait_bridge_report(a, lambda st: st.get("auth") == "ok", timeout=15)
+        h.check(st.get("auth") == "ok", f"node A's bridge should log in after the fix: {st}")
         await cross(a, c, "a-to-c")
         h.log(f"after the fix and `restart bridge`, node A joined: {st.get('auth')}")
 

@@ -24,9 +24,11 @@
 #include "admission/base64url.hpp"
 #include "admission/jwt.hpp"
 #include "admission/key_file.hpp"
+#include "tests/support/public_key_pem.hpp"
 
 using namespace ringcast::admission;
 using nlohmann::json;
+using ringcast::testing::public_key_pem;
 
 namespace {
 
@@ -71,16 +73,6 @@ EVP_PKEY* keygen(const char* type, bool rsa) {
                : EVP_PKEY_Q_keygen(nullptr, nullptr, type, "P-256");
 }
 
-std::string public_pem(EVP_PKEY* k) {
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(bio, k);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    return out;
-}
-
 std::string digest_sign(EVP_PKEY* k, const std::string& input) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, k);
@@ -110,7 +102,8 @@ struct Keys {
     EVP_PKEY* rsa = keygen("RSA", true);
     EVP_PKEY* ec = keygen("EC", false);
     EVP_PKEY* rsa2 = keygen("RSA", true);
-    std::string rsa_pem = public_pem(rsa), ec_pem = public_pem(ec), rsa2_pem = public_pem(rsa2);
+    std::string rsa_pem = public_key_pem(rsa), ec_pem = public_key_pem(ec),
+                rsa2_pem = public_key_pem(rsa2);
 };
 const Keys& keys() {
     static Keys k;
@@ -196,7 +189,7 @@ TEST_CASE("RFC 7515 A.3: the ES256 example token verifies against its published 
     EVP_PKEY* pkey = nullptr;
     REQUIRE(EVP_PKEY_fromdata_init(ctx) == 1);
     REQUIRE(EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1);
-    JwtVerifier v = pem_verifier(public_pem(pkey));
+    JwtVerifier v = pem_verifier(public_key_pem(pkey));
     CHECK(v.key_kind() == "ec");
     const JwtClaims* c = accepted(v.verify(token, 1300819379000));
     CHECK(c);
@@ -489,18 +482,18 @@ TEST_CASE("refusal reasons never contain token or key material") {
 
 TEST_CASE("public keys: RSA under 2048 bits, other curves and non-keys are refused at load") {
     EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
-    auto r = JwtVerifier::from_public_key_pem(public_pem(small), {});
+    auto r = JwtVerifier::from_public_key_pem(public_key_pem(small), {});
     REQUIRE(std::holds_alternative<std::string>(r));
     CHECK(std::get<std::string>(r).find("2048") != std::string::npos);
     EVP_PKEY_free(small);
     EVP_PKEY* p384 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384");
-    r = JwtVerifier::from_public_key_pem(public_pem(p384), {});
+    r = JwtVerifier::from_public_key_pem(public_key_pem(p384), {});
     REQUIRE(std::holds_alternative<std::string>(r));
     CHECK(std::get<std::string>(r).find("P-256") != std::string::npos);
     EVP_PKEY_free(p384);
     EVP_PKEY* ed = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-    CHECK(
-        std::holds_alternative<std::string>(JwtVerifier::from_public_key_pem(public_pem(ed), {})));
+    CHECK(std::holds_alternative<std::string>(
+        JwtVerifier::from_public_key_pem(public_key_pem(ed), {})));
     EVP_PKEY_free(ed);
     CHECK(std::holds_alternative<std::string>(JwtVerifier::from_public_key_pem("", {})));
     CHECK(std::holds_alternative<std::string>(JwtVerifier::from_public_key_pem(
@@ -579,4 +572,15 @@ TEST_CASE(
     std::remove(secret_path.c_str());
     std::remove(pem_path.c_str());
     rmdir(dir);
+}
+
+TEST_CASE("algorithm and refusal names are the metrics labels documented") {
+    CHECK(to_string(JwtAlg::HS256) == "HS256");
+    CHECK(to_string(JwtAlg::ES256) == "ES256");
+    CHECK(to_string(JwtError::Missing) == "missing");
+    CHECK(to_string(JwtError::Expired) == "expired");
+    CHECK(to_string(JwtError::BadSignature) == "bad_signature");
+    CHECK(to_string(JwtError::Internal) == "internal");
+    CHECK(pem_verifier(keys().ec_pem).key_kind() == "ec");
+    CHECK(hmac_verifier().key_kind() == "hmac");
 }
