@@ -444,9 +444,13 @@ void print_status(json answer) {
     json bridge = take(answer, "bridge");
     if (take(bridge, "enabled") == json(true)) {
         const bool connected = take(bridge, "connected") == json(true);
+        // The login's state matters only where there is one: "auth refused" explains NOT CONNECTED.
+        const json auth = take(bridge, "auth");
+        const std::string login = auth.is_string() && auth != "none" ? ", auth " + cell(auth) : "";
         rows.push_back({"bridge", cell(take(bridge, "state")) + ", " + (connected ? "connected" : "NOT CONNECTED") +
                                       " to redis " + cell(take(bridge, "redis")) + ", stream " +
-                                      cell(take(bridge, "stream")) + ", node " + cell(take(bridge, "node_id"))});
+                                      cell(take(bridge, "stream")) + ", node " + cell(take(bridge, "node_id")) +
+                                      login});
         rows.push_back({"bridge flow", cell(take(bridge, "sent")) + " sent, " + cell(take(bridge, "received")) +
                                            " received, " + cell(take(bridge, "buffered")) + " buffered, " +
                                            cell(take(bridge, "replayed")) + " replayed, " +

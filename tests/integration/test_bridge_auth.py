@@ -92,6 +92,9 @@ async def main():
         line = next(l for l in a.read_stderr().splitlines() if "event=bridge_auth_refused" in l)
         h.check("level=error" in line and f"user={USER}" in line and "WRONGPASS" in line, f"log line: {line}")
         await h.close_all(await h.local_broadcast(a, 5, "alone"))
+        rc, out, _ = await h.actl(h.ctl_socket_of(a), "status")
+        h.check(rc == 0 and "NOT CONNECTED" in out and "auth refused" in out,
+                f"`ringcastctl status` should say the login is refused: {out}")
         await asyncio.sleep(0.5)
         h.check(redis.command("XLEN", STREAM) == 0, "node A relayed although its login was refused")
         st = await h.bridge_status(a)
