@@ -373,20 +373,30 @@ class Tools:
         if not archives or not glue.exists():
             return f"no uWebSockets archive and uws_broadcast.cpp in {SHARED_PEERS}"
         dest = self.uws_deflate.parent
-        if not self.uws_deflate.exists() or self.uws_deflate.stat().st_mtime < glue.stat().st_mtime:
-            dest.mkdir(parents=True, exist_ok=True)
+        # The glue's publish() leaves uWebSockets' `compress` argument at its default, false:
+        # built as it is, the peer negotiates the extension and then sends every message
+        # plain. A copy that asks publish() to compress is what compares with ringcast.
+        text = glue.read_text()
+        call = 'ws->publish("all", msg, op)'
+        if text.count(call) != 1:
+            return f"{glue.name}: cannot find {call!r} to turn compression on"
+        dest.mkdir(parents=True, exist_ok=True)
+        copy = dest / "uws_broadcast_compress.cpp"
+        copy.write_text(text.replace(call, 'ws->publish("all", msg, op, true)'))
+        if not self.uws_deflate.exists() or self.uws_deflate.stat().st_mtime < glue.stat().st_mtime \
+                or self.uws_deflate.stat().st_mtime < Path(__file__).stat().st_mtime:
             log(f"uws-deflate: building {self.uws_deflate} from {archives[-1].name}")
             steps = [["tar", "-xzf", str(archives[-1])],
                      ["make", "-C", "uSockets", "WITH_OPENSSL=0"],
                      ["g++", "-O2", "-std=c++20", "-DPEER_DEFLATE", "-I", "uWebSockets/src",
-                      "-I", "uSockets/src", str(glue), "uSockets/uSockets.a", "-lz",
+                      "-I", "uSockets/src", copy.name, "uSockets/uSockets.a", "-lz",
                       "-o", self.uws_deflate.name]]
             for cmd in steps:
                 r = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=900)
                 if r.returncode != 0:
                     return f"{' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-400:]}"
         self.versions["uws-deflate"] = archives[-1].name.replace(".tar.gz", "") + \
-            ", -DPEER_DEFLATE (SHARED_COMPRESSOR)"
+            ", -DPEER_DEFLATE (SHARED_COMPRESSOR), publish(..., compress = true)"
         return ""
 
     def _prepare_gorilla(self) -> str:
