@@ -48,8 +48,9 @@ uint32_t Shard::write_deflated(const uint8_t* payload, size_t len, proto::Opcode
     return static_cast<uint32_t>(header + n);
 }
 
-// Replaces a complete compressed message with its inflated bytes (in `assembly`), or records
-// why it cannot be published (in.inflate_violation) and returns false.
+// Replaces a complete compressed message with its inflated bytes (in.direct, pointing into the
+// shard's buffer), or records why it cannot be published (in.inflate_violation) and returns
+// false.
 bool Shard::inflate_message(Connection& c, ConnInput& in) {
     const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
     proto::MessageInflater* inflater;
@@ -78,12 +79,13 @@ bool Shard::inflate_message(Connection& c, ConnInput& in) {
         return false;
     }
     shm::count(stats.inflated_messages);
-    // The inflated bytes become the message; the shard keeps the old buffer for the next one.
-    in.assembly.swap(inflate_out_);
-    in.direct = nullptr;
-    in.direct_len = 0;
+    // The message is now the inflated bytes, published from the shard's buffer like a message
+    // lying in a receive buffer (`direct`): if the ring is full, feed_frames() copies it into
+    // the connection's assembly before the buffer is used again. No allocation per message.
+    in.direct = inflate_out_.empty() ? nullptr : inflate_out_.data();
+    in.direct_len = inflate_out_.size();
+    in.assembly.clear();  // the compressed bytes, if the message was gathered
     in.msg_compressed = false;
-    if (inflate_out_.capacity() > (1u << 20)) std::vector<uint8_t>().swap(inflate_out_);
     return true;
 }
 

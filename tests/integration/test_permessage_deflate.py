@@ -57,10 +57,14 @@ class Collector:
     def __init__(self, name, own_sid=None):
         self.name, self.own_sid = name, own_sid
         self.got, self.errors, self.closed = {}, [], None
+        self.empty = 0
 
     def add(self, data, is_text):
         if isinstance(data, str):
             data = data.encode()
+        if data == b"" and is_text:
+            self.empty += 1
+            return
         try:
             sid, seq = parse_tag(data)
         except ValueError:
@@ -263,9 +267,14 @@ async def main():
               "RSV1 on a continuation")
     one_error(lambda c: c.send_frame(h.OP_PING, b"", rsv=4), 1002, "RSV1 on a ping")
 
+    # An empty compressed message arrives as an empty text message.
+    empty = raw_deflate_client(srv.port)
+    empty.send_frame(h.OP_TEXT, deflate_payload(b""), rsv=4)
     # None of the refused messages reached anyone; a marker from a plain client still does.
     await plain[1].send(b"-1:0:marker")
     await asyncio.sleep(0.5)
+    h.check(observer.empty == 1, f"the observer got {observer.empty} empty messages, want 1")
+    empty.close()
     h.check(observer.got == before, f"the observer got something from the refused messages: "
                                     f"{set(observer.got) - set(before)}")
     h.check(not observer.errors and not observer.closed, f"observer: {observer.errors} {observer.closed}")
