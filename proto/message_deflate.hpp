@@ -25,7 +25,7 @@ inline constexpr uint8_t kDeflateTail[4] = {0x00, 0x00, 0xFF, 0xFF};
 
 class MessageDeflater {
   public:
-    explicit MessageDeflater(int level = 1);
+    explicit MessageDeflater(int level = 6);
     ~MessageDeflater();
     MessageDeflater(const MessageDeflater&) = delete;
     MessageDeflater& operator=(const MessageDeflater&) = delete;

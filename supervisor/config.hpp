@@ -45,7 +45,7 @@ struct BridgeConfig {
 struct CompressionConfig {
     bool enabled = true;        // accept permessage-deflate offers (browsers make them)
     uint64_t min_bytes = 64;    // shorter messages are never compressed; 0..max_message_bytes
-    uint32_t level = 1;         // zlib level 1..9
+    uint32_t level = 6;         // zlib level 1..9 (6: what browsers, ws and uWebSockets use)
 
     friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;
 };

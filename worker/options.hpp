@@ -25,7 +25,7 @@ struct Settings {
     // compression_min_bytes are never compressed; zlib level 1..9.
     bool compression = true;
     uint32_t compression_min_bytes = 64;
-    uint32_t compression_level = 1;
+    uint32_t compression_level = 6;
 };
 
 struct WorkerOptions {

@@ -134,7 +134,7 @@ TEST_SUITE("defaults") {
         CHECK(c.bridge.overflow == "drop_oldest");
         CHECK(c.compression.enabled == true);
         CHECK(c.compression.min_bytes == 64);
-        CHECK(c.compression.level == 1);
+        CHECK(c.compression.level == 6);
     }
 
     TEST_CASE("the compression block is an object of known keys, each named in its error") {
