@@ -31,9 +31,9 @@ namespace ringcast::proto {
 struct DeflateAgreement {
     bool enabled = false;
     bool client_no_context_takeover = false;
-    bool server_window_echo = false;     // the offer named server_max_window_bits=15
-    uint8_t client_window_bits = 15;     // the window the client compresses with (8..15)
-    bool client_window_echo = false;     // answer client_max_window_bits=<client_window_bits>
+    bool server_window_echo = false;  // the offer named server_max_window_bits=15
+    uint8_t client_window_bits = 15;  // the window the client compresses with (8..15)
+    bool client_window_echo = false;  // answer client_max_window_bits=<client_window_bits>
 };
 
 // The first acceptable permessage-deflate offer of `header` (the joined

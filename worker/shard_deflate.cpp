@@ -32,7 +32,8 @@ void Shard::refresh_cluster_deflate() {
 // gets the plain frame).
 uint32_t Shard::write_deflated(const uint8_t* payload, size_t len, proto::Opcode op, uint8_t* out) {
     if (!deflater_)
-        deflater_ = std::make_unique<proto::MessageDeflater>(static_cast<int>(settings_.compression_level));
+        deflater_ =
+            std::make_unique<proto::MessageDeflater>(static_cast<int>(settings_.compression_level));
     // The payload goes where the longest header would end, and moves back once its length,
     // and so its header's size, is known.
     uint8_t* body = out + proto::kMaxFrameHeader;
@@ -59,19 +60,21 @@ bool Shard::inflate_message(Connection& c, ConnInput& in) {
         if (!shared_inflater_) shared_inflater_ = std::make_unique<proto::MessageInflater>(15);
         inflater = shared_inflater_.get();
     } else {
-        if (!c.inflater) c.inflater = std::make_unique<proto::MessageInflater>(a.client_window_bits);
+        if (!c.inflater)
+            c.inflater = std::make_unique<proto::MessageInflater>(a.client_window_bits);
         inflater = c.inflater.get();
     }
     const uint8_t* src = in.direct ? in.direct : in.assembly.data();
     const size_t n = in.direct ? in.direct_len : in.assembly.size();
-    const proto::InflateResult r = inflater->inflate(src, n, inflate_out_, settings_.max_message_bytes,
-                                                     !a.client_no_context_takeover);
+    const proto::InflateResult r = inflater->inflate(
+        src, n, inflate_out_, settings_.max_message_bytes, !a.client_no_context_takeover);
     auto& stats = segment_.control(options_.member).stats;
     if (r == proto::InflateResult::TooBig) {
         in.inflate_violation = {proto::close_code::TooBig, "message too big when inflated"};
     } else if (r == proto::InflateResult::Corrupt) {
         in.inflate_violation = {proto::close_code::InvalidPayload, "invalid DEFLATE data"};
-    } else if (in.msg_op == proto::Opcode::Text && !proto::utf8_valid(inflate_out_.data(), inflate_out_.size())) {
+    } else if (in.msg_op == proto::Opcode::Text &&
+               !proto::utf8_valid(inflate_out_.data(), inflate_out_.size())) {
         in.inflate_violation = {proto::close_code::InvalidPayload, "invalid UTF-8 in text message"};
     }
     if (in.inflate_violation) {

@@ -76,7 +76,8 @@ Outcome parse(const uint8_t* data, size_t size, size_t split, uint64_t limit) {
         if (to > from) std::memcpy(piece.get(), data + from, to - from);
         const FeedResult r = parser.feed(piece.get(), to - from, c);
         if (r.violation) {
-            FUZZ_CHECK(r.violation.code == 1002 || r.violation.code == 1007 || r.violation.code == 1009);
+            FUZZ_CHECK(r.violation.code == 1002 || r.violation.code == 1007 ||
+                       r.violation.code == 1009);
             out.violation = r.violation.code;
             break;
         }

@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(back.client_window_bits == a.client_window_bits);
     FUZZ_CHECK(permessage_deflate_response(back) == answer);
     const DeflateAgreement unpacked = unpack_agreement(pack_agreement(a));
-    FUZZ_CHECK(unpacked.enabled && unpacked.client_no_context_takeover == a.client_no_context_takeover &&
+    FUZZ_CHECK(unpacked.enabled &&
+               unpacked.client_no_context_takeover == a.client_no_context_takeover &&
                unpacked.client_window_bits == a.client_window_bits);
     return 0;
 }

@@ -50,7 +50,8 @@ TEST_CASE("server_max_window_bits: only 15 can be honoured, smaller is declined"
     CHECK(answer("permessage-deflate; server_max_window_bits=15") ==
           std::string(kBase) + "; server_max_window_bits=15");
     for (const char* v : {"8", "9", "10", "14"})
-        CHECK_MESSAGE(answer(std::string("permessage-deflate; server_max_window_bits=") + v) == "", v);
+        CHECK_MESSAGE(answer(std::string("permessage-deflate; server_max_window_bits=") + v) == "",
+                      v);
     // It requires a value.
     CHECK(answer("permessage-deflate; server_max_window_bits") == "");
 }
@@ -93,9 +94,9 @@ TEST_CASE("a value on a flag parameter declines the offer") {
 }
 
 TEST_CASE("a parameter given twice declines the offer") {
-    for (const char* p : {"server_no_context_takeover", "client_no_context_takeover",
-                          "server_max_window_bits=15", "client_max_window_bits",
-                          "client_max_window_bits=10"}) {
+    for (const char* p :
+         {"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits=15",
+          "client_max_window_bits", "client_max_window_bits=10"}) {
         CAPTURE(p);
         CHECK(answer(std::string("permessage-deflate; ") + p + "; " + p) == "");
     }

@@ -22,7 +22,8 @@ Bytes bytes_of(const std::string& s) {
 std::string json_text(size_t len) {
     std::string s;
     for (int i = 0; s.size() < len; ++i)
-        s += "{\"sym\":\"AB" + std::to_string(i % 7) + "\",\"px\":" + std::to_string(100 + i % 13) + "},";
+        s += "{\"sym\":\"AB" + std::to_string(i % 7) + "\",\"px\":" + std::to_string(100 + i % 13) +
+             "},";
     s.resize(len);
     return s;
 }
@@ -49,7 +50,9 @@ Bytes compress(MessageDeflater& d, const Bytes& in) {
 // A client that keeps its context: one zlib stream, a sync flush per message, tail removed.
 struct ContextClient {
     z_stream z{};
-    explicit ContextClient(int bits = 15) { deflateInit2(&z, 6, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY); }
+    explicit ContextClient(int bits = 15) {
+        deflateInit2(&z, 6, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY);
+    }
     ~ContextClient() { deflateEnd(&z); }
     Bytes send(const Bytes& in, int flush = Z_SYNC_FLUSH) {
         Bytes out(in.size() + 64);
@@ -77,7 +80,7 @@ TEST_CASE("a message compressed once inflates back intact, for sizes around ever
         REQUIRE(!z.empty());
         CHECK(z.size() < msg.size());
         CHECK((z.size() < 4 || !(z[z.size() - 4] == 0 && z[z.size() - 3] == 0 &&
-                                  z[z.size() - 2] == 0xFF && z[z.size() - 1] == 0xFF)));
+                                 z[z.size() - 2] == 0xFF && z[z.size() - 1] == 0xFF)));
         Bytes out;
         REQUIRE(inf.inflate(z.data(), z.size(), out, 16u << 20, false) == InflateResult::Ok);
         CHECK(out == msg);
@@ -203,7 +206,8 @@ TEST_CASE("corrupt DEFLATE data is refused") {
     CHECK(inf.inflate(bad_type, sizeof bad_type, out, 1 << 20, false) == InflateResult::Corrupt);
     // A stored block whose length and its complement disagree.
     const uint8_t bad_stored[] = {0x00, 0x05, 0x00, 0x00, 0x00};
-    CHECK(inf.inflate(bad_stored, sizeof bad_stored, out, 1 << 20, false) == InflateResult::Corrupt);
+    CHECK(inf.inflate(bad_stored, sizeof bad_stored, out, 1 << 20, false) ==
+          InflateResult::Corrupt);
     // Still usable for the next client.
     MessageDeflater d;
     const Bytes msg = bytes_of(json_text(300));
