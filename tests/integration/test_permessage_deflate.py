@@ -3,9 +3,10 @@
 
 Clients, mixed over the workers: python3-websockets with its default offer (compression on,
 the client keeps its LZ77 context), with `client_no_context_takeover`, and with
-`compression=None`; plus a raw client that offers the extension, checks the answer header
-byte for byte, sends compressed frames itself and inflates what it gets. Four senders (one of
-each kind) send text and binary messages: compressible JSON, compressible binary, random
+`compression=None`; an npm `ws` client with perMessageDeflate (tests/integration/
+ws_deflate_peer.js: compresses all it sends, keeps its context); plus a raw client that offers
+the extension, checks the answer header byte for byte, sends compressed frames itself and
+inflates what it gets. Five senders (one of each kind) send text and binary messages: compressible JSON, compressible binary, random
 binary (does not shrink: goes plain to everyone), a short text under min_bytes and a 200 KB
 text. Every client must get every other sender's message exactly once, intact.
 
@@ -15,10 +16,13 @@ max_message_bytes) closes its sender with 1009 and publishes nothing; corrupt DE
 shows the compression counters and `probes --connections` who negotiated what.
 """
 import asyncio
+import base64
 import json
 import os
 import random
+import subprocess
 import sys
+import threading
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +110,44 @@ def raw_reader(raw, col, stop):
         col.add(data, op == h.OP_TEXT)
 
 
+class WsPeer:
+    """The npm ws client (ws_deflate_peer.js) in a node process, fed and read over pipes."""
+
+    def __init__(self, uri, col):
+        env = dict(os.environ, NODE_PATH=os.path.join(h.source_dir(), "tests", "integration", "node_modules"))
+        self.proc = subprocess.Popen(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                           "ws_deflate_peer.js"), uri],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.col, self.params = col, None
+        self.opened = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            m = json.loads(line)
+            if "open" in m:
+                self.params = m["open"]
+                self.opened.set()
+            elif "b64" in m:
+                self.col.add(base64.b64decode(m["b64"]), m["text"])
+            else:
+                self.col.closed = str(m)
+                self.opened.set()
+
+    def send(self, data, is_text):
+        self.proc.stdin.write(json.dumps({"send": base64.b64encode(data).decode(), "text": is_text}) + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self):
+        try:
+            self.proc.stdin.write(json.dumps({"close": True}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()  # our own child, by its pid
+            self.proc.wait()
+
+
 def deflate_payload(data):
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
@@ -137,6 +179,13 @@ async def main():
            for _ in range(3)]
     plain = await h.ws_connect_many(uri, 3, compression=None)
     raw = raw_deflate_client(srv.port)
+    WS_SID = 4
+    ws_col = Collector("npm-ws", WS_SID)
+    peer = WsPeer(uri, ws_col)
+    h.check(peer.opened.wait(10) and peer.params is not None, f"npm ws client did not open: {ws_col.closed}")
+    h.check(peer.params.get("server_no_context_takeover") is True
+            and not peer.params.get("client_no_context_takeover"),
+            f"npm ws client: agreed {peer.params}")
 
     for ws in kept:
         h.check(len(ws.extensions) == 1, f"default websockets client negotiated {ws.extensions}")
@@ -153,7 +202,7 @@ async def main():
     # Senders: one of each kind.
     sid_of = {id(kept[0]): 0, id(nct[0]): 1, id(plain[0]): 2}
     RAW_SID = 3
-    senders = [0, 1, 2, RAW_SID]
+    senders = [0, 1, 2, RAW_SID, WS_SID]
     clients = kept + nct + plain
     cols = [Collector(f"ws{i}", sid_of.get(id(ws))) for i, ws in enumerate(clients)]
     raw_col = Collector("raw", RAW_SID)
@@ -182,9 +231,15 @@ async def main():
                 raw.send_frame(h.OP_PING, b"p")
                 raw.send_frame(0, z[len(z) // 2:])
 
+    async def npm_sender():
+        for seq in range(N_MSGS):
+            is_text, data = body(WS_SID, seq)
+            peer.send(data, is_text)
+            await asyncio.sleep(0.002)
+
     await asyncio.gather(ws_sender(kept[0], 0), ws_sender(nct[0], 1), ws_sender(plain[0], 2),
-                         asyncio.to_thread(raw_sender))
-    everyone = cols + [raw_col]
+                         asyncio.to_thread(raw_sender), npm_sender())
+    everyone = cols + [raw_col, ws_col]
 
     def complete():
         return all(c.count(senders) >= N_MSGS * (len(senders) - (c.own_sid is not None)) for c in everyone) \
@@ -209,7 +264,7 @@ async def main():
             if missing or dup:
                 problems.append(f"{c.name}: sender {s} missing {missing[:5]} duplicated {dup[:5]}")
     h.check(not problems, "delivery problems:\n  " + "\n  ".join(problems[:30]))
-    h.log(f"{len(everyone)} clients (4 context-keeping, 3 no-context, 3 plain, 1 raw) got all "
+    h.log(f"{len(everyone)} clients (4 context-keeping websockets, 1 npm ws, 3 no-context, 3 plain, 1 raw) got all "
           f"{N_MSGS} messages of each other sender exactly once, intact")
     stop.set()
     raw_thread.join(2)
@@ -219,10 +274,10 @@ async def main():
     t = stats["totals"]
     h.log(f"totals: deflated {t['deflated_messages']} ({t['deflate_bytes_in']} -> {t['deflate_bytes_out']} B), "
           f"inflated {t['inflated_messages']}, deflate connections {t['deflate_connections']}")
-    h.check(t["deflate_connections"] == 8, f"deflate_connections {t['deflate_connections']}, want 8")
-    # kinds 0, 1 and 4 shrink: 3 of every 5 messages of 4 senders.
-    h.check(t["deflated_messages"] == 4 * N_MSGS * 3 // 5,
-            f"deflated_messages {t['deflated_messages']}, want {4 * N_MSGS * 3 // 5}")
+    h.check(t["deflate_connections"] == 9, f"deflate_connections {t['deflate_connections']}, want 9")
+    # kinds 0, 1 and 4 shrink: 3 of every 5 messages of 5 senders.
+    h.check(t["deflated_messages"] == 5 * N_MSGS * 3 // 5,
+            f"deflated_messages {t['deflated_messages']}, want {5 * N_MSGS * 3 // 5}")
     h.check(t["deflate_bytes_out"] * 5 < t["deflate_bytes_in"], f"poor ratio {t}")
     # Every message of the raw sender and the websockets senders that compress, not under 64 B...
     h.check(t["inflated_messages"] >= 2 * N_MSGS, f"inflated_messages {t['inflated_messages']}")
@@ -232,11 +287,10 @@ async def main():
     n_kept = sum(1 for d in negotiated if d and not d["client_no_context_takeover"])
     n_nct = sum(1 for d in negotiated if d and d["client_no_context_takeover"])
     n_plain = sum(1 for d in negotiated if d is False)
-    h.check((n_kept, n_nct, n_plain) == (4, 4, 3),
-            f"probes --connections: kept/no-context/plain = {(n_kept, n_nct, n_plain)}, want (4, 4, 3): {negotiated}")
-    h.check(any(d and d["inflate_context"] for d in negotiated), "the context-keeping sender has no inflate context")
-    h.check(sum(1 for d in negotiated if d and d["inflate_context"]) == 1,
-            f"only the one context-keeping sender should hold an inflate state: {negotiated}")
+    h.check((n_kept, n_nct, n_plain) == (5, 4, 3),
+            f"probes --connections: kept/no-context/plain = {(n_kept, n_nct, n_plain)}, want (5, 4, 3): {negotiated}")
+    h.check(sum(1 for d in negotiated if d and d["inflate_context"]) == 2,
+            f"only the two context-keeping senders (websockets, npm ws) should hold an inflate state: {negotiated}")
 
     # ---- a deflate bomb: 1009, nothing published ------------------------------------------
     observer = cols[4]  # a no-context client, not a sender of the bomb
@@ -287,6 +341,7 @@ async def main():
     for t_ in tasks:
         t_.cancel()
     raw.close()
+    peer.stop()
     await h.close_all(clients)
     srv.stop(check=True)
 
