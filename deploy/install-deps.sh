@@ -6,7 +6,7 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="build-essential cmake pkg-config liburing-dev libboost-dev libhwloc-dev
-  nlohmann-json3-dev doctest-dev libssl-dev libbenchmark-dev clang libclang-rt-14-dev
+  nlohmann-json3-dev doctest-dev libssl-dev zlib1g-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-websockets python3-prometheus-client iproute2 procps libsystemd-dev systemd
   libhiredis-dev redis-server chromium-headless-shell python3-yaml"
 # `--bench` adds what the benchmark peers need (Go gorilla/websocket, matplotlib for the chart).

@@ -17,6 +17,12 @@
 // On a violation, everything before the offending byte has been delivered and nothing at or
 // after it, so the events do not depend on how the input was chunked. Data of a message that
 // never reaches on_message_end (the peer failed or closed mid-message) must be discarded.
+//
+// permessage-deflate (RFC 7692): with ParserLimits::permessage_deflate, RSV1 on the first frame
+// of a data message marks it compressed (message_compressed() tells the handler in
+// on_message_begin); its payload is handed on as it came (still compressed: the handler
+// inflates it and checks UTF-8 on the result). RSV1 without the extension, on a continuation
+// or on a control frame is a protocol error.
 #pragma once
 
 #include <algorithm>
@@ -35,6 +41,7 @@ namespace ringcast::proto {
 
 struct ParserLimits {
     uint64_t max_message_bytes = 16u << 20;
+    bool permessage_deflate = false;  // negotiated for this connection: RSV1 may be set
 };
 
 // consumed: bytes of this chunk the parser is done with. It is < n only when the handler
@@ -52,6 +59,9 @@ enum class FrameError : uint8_t {
     None,
     ReservedBits,
     UnknownOpcode,
+    Rsv1WithoutExtension,
+    Rsv1OnContinuation,
+    Rsv1OnControl,
     Unmasked,
     FragmentedControl,
     ControlTooLong,
@@ -75,6 +85,12 @@ constexpr Violation violation_of(FrameError e) {
             return {ProtocolError, "reserved bits set"};
         case FrameError::UnknownOpcode:
             return {ProtocolError, "unknown opcode"};
+        case FrameError::Rsv1WithoutExtension:
+            return {ProtocolError, "RSV1 set without permessage-deflate"};
+        case FrameError::Rsv1OnContinuation:
+            return {ProtocolError, "RSV1 set on a continuation frame"};
+        case FrameError::Rsv1OnControl:
+            return {ProtocolError, "RSV1 set on a control frame"};
         case FrameError::Unmasked:
             return {ProtocolError, "client frame not masked"};
         case FrameError::FragmentedControl:
@@ -105,7 +121,7 @@ constexpr Violation violation_of(FrameError e) {
 
 // Bumped whenever FrameParserState's layout or meaning changes, so a hot restart between
 // binaries can refuse a state it does not understand.
-inline constexpr uint32_t kFrameParserStateVersion = 1;
+inline constexpr uint32_t kFrameParserStateVersion = 2;
 
 // Everything the parser knows, as plain bytes: a hot restart copies it to another process.
 struct FrameParserState {
@@ -122,13 +138,14 @@ struct FrameParserState {
     uint8_t message_opcode = 0;  // Text/Binary while a message is open, 0 otherwise
     uint8_t header_have = 0;     // bytes of a split header buffered in `header`
     uint8_t control_len = 0;     // bytes of a split control payload buffered in `control`
+    uint8_t message_compressed = 0;  // RSV1 on the message's first frame (permessage-deflate)
     Utf8Validator utf8;          // across all frames of a text message
     uint8_t header[14] = {};     // 2 + 8 (length) + 4 (mask key)
     uint8_t control[125] = {};
 };
 static_assert(std::is_trivially_copyable_v<FrameParserState>);
 static_assert(std::is_standard_layout_v<FrameParserState>);
-static_assert(sizeof(FrameParserState) == 168, "layout changed: bump kFrameParserStateVersion");
+static_assert(sizeof(FrameParserState) == 176, "layout changed: bump kFrameParserStateVersion");
 
 class FrameParser {
   public:
@@ -147,6 +164,8 @@ class FrameParser {
     bool closed() const { return s_.stage == State::Stage::Closed; }
     bool failed() const { return s_.stage == State::Stage::Failed; }
     bool in_message() const { return s_.message_opcode != 0; }
+    // The open message's first frame had RSV1 (its payload is DEFLATE data).
+    bool message_compressed() const { return s_.message_compressed != 0; }
     Violation violation() const { return violation_of(s_.error); }
 
     const State& state() const { return s_; }
@@ -158,6 +177,7 @@ class FrameParser {
         size_t size = 0;  // 0 while incomplete
         uint8_t opcode = 0;
         bool fin = false;
+        bool rsv1 = false;
         uint64_t len = 0;
         uint32_t key = 0;
     };
@@ -185,9 +205,13 @@ inline FrameError FrameParser::read_header(const uint8_t* h, size_t avail, Heade
     if (avail < 2) return FrameError::None;
     const uint8_t b0 = h[0];
     const uint8_t b1 = h[1];
-    if (b0 & 0x70) return FrameError::ReservedBits;
+    if (b0 & 0x30) return FrameError::ReservedBits;
     const uint8_t op = b0 & 0x0F;
+    const bool rsv1 = (b0 & 0x40) != 0;
+    if (rsv1 && !limits_.permessage_deflate) return FrameError::Rsv1WithoutExtension;
     if (!opcode_known(op)) return FrameError::UnknownOpcode;
+    if (rsv1 && (op & 0x8)) return FrameError::Rsv1OnControl;
+    if (rsv1 && op == 0) return FrameError::Rsv1OnContinuation;
     if (!(b1 & 0x80)) return FrameError::Unmasked;
     const bool fin = (b0 & 0x80) != 0;
     const uint8_t len7 = b1 & 0x7F;
@@ -224,6 +248,7 @@ inline FrameError FrameParser::read_header(const uint8_t* h, size_t avail, Heade
     out.size = 2 + ext + 4;
     out.opcode = op;
     out.fin = fin;
+    out.rsv1 = rsv1;
     out.len = len;
     return FrameError::None;
 }
@@ -243,6 +268,7 @@ void FrameParser::begin_frame(const Header& fh, Handler& h) {
         return;
     }
     s_.message_opcode = fh.opcode;
+    s_.message_compressed = fh.rsv1 ? 1 : 0;
     s_.message_bytes = fh.len;
     s_.utf8.reset();
     h.on_message_begin(static_cast<Opcode>(fh.opcode));
@@ -285,11 +311,13 @@ FrameParser::Next FrameParser::end_frame(const uint8_t* control, size_t control_
             break;
     }
     if (!s_.frame_fin) return Next::Frame;
-    if (s_.message_opcode == static_cast<uint8_t>(Opcode::Text) && !s_.utf8.complete()) {
+    if (s_.message_opcode == static_cast<uint8_t>(Opcode::Text) && !s_.message_compressed &&
+        !s_.utf8.complete()) {
         fail(FrameError::TruncatedUtf8, 0);
         return Next::Stop;
     }
     s_.message_opcode = 0;
+    s_.message_compressed = 0;
     s_.message_bytes = 0;
     return h.on_message_end() ? Next::Frame : Next::Pause;
 }
@@ -348,7 +376,8 @@ FeedResult FrameParser::feed(uint8_t* data, size_t n, Handler& h) {
                     control_len = s_.control_len;
                 }
             } else {
-                if (s_.message_opcode == static_cast<uint8_t>(Opcode::Text)) {
+                if (s_.message_opcode == static_cast<uint8_t>(Opcode::Text) &&
+                    !s_.message_compressed) {
                     // Deliver exactly the bytes before the bad one, however the input was
                     // chunked, then fail.
                     const size_t good = s_.utf8.feed_prefix(p, avail);

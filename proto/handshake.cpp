@@ -296,16 +296,20 @@ std::string compute_accept_key(std::string_view client_key) {
     return std::string(reinterpret_cast<const char*>(b64.data()), static_cast<size_t>(len));
 }
 
-std::string build_accept_response(const HandshakeRequest& req) {
+std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions) {
     std::string accept = compute_accept_key(req.key);
     if (accept.empty()) return {};
     std::string out;
-    out.reserve(130);
+    out.reserve(130 + (extensions.empty() ? 0 : 30 + extensions.size()));
     out += "HTTP/1.1 101 Switching Protocols\r\n";
     out += "Upgrade: websocket\r\n";
     out += "Connection: Upgrade\r\n";
     out += "Sec-WebSocket-Accept: ";
     out += accept;
+    if (!extensions.empty()) {
+        out += "\r\nSec-WebSocket-Extensions: ";
+        out += extensions;
+    }
     out += "\r\n\r\n";
     return out;
 }

@@ -93,9 +93,10 @@ std::string compute_accept_key(std::string_view client_key);
 // True when `key` is 24 base64 characters that decode to exactly 16 bytes (RFC 6455 §4.1).
 bool is_valid_client_key(std::string_view key);
 
-// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept;
-// no subprotocol or extension is chosen. Empty only if libcrypto fails (answer 500 then).
-std::string build_accept_response(const HandshakeRequest& req);
+// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept, and
+// Sec-WebSocket-Extensions when `extensions` (the agreed response value) is not empty; no
+// subprotocol is chosen. Empty only if libcrypto fails (answer 500 then).
+std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions = {});
 
 // A complete error response that closes the connection: status line with the standard reason
 // phrase, Content-Type: text/plain, Content-Length, Connection: close, body = reason. 405 adds

@@ -10,6 +10,7 @@ void mark_dead(Segment& seg, uint32_t member) {
     cb.state.store(static_cast<uint32_t>(MemberState::Dead), std::memory_order_seq_cst);
     cb.sleeping.store(0, std::memory_order_relaxed);           // nobody to wake any more
     cb.stats.connections.store(0, std::memory_order_relaxed);  // its clients are gone with it
+    cb.stats.deflate_connections.store(0, std::memory_order_relaxed);
 }
 
 void mark_starting(Segment& seg, uint32_t member, pid_t pid) {

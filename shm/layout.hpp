@@ -19,7 +19,7 @@
 namespace ringcast::shm {
 
 inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
-inline constexpr uint32_t kLayoutVersion = 3;              // bump on any change to this file
+inline constexpr uint32_t kLayoutVersion = 4;              // bump on any change to this file
 inline constexpr size_t kCacheLine = 64;
 inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
 inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
@@ -50,15 +50,26 @@ enum class MemberState : uint32_t { Empty = 0, Starting = 1, Live = 2, Dead = 3 
 
 // One record of a ring. Plain data: written by the producer before the release store of
 // head, read by consumers after the acquire load of head.
+//
+// A record holds one message as up to two ready-to-send frames, side by side in the slab:
+//   slab_pos: [ plain frame: `length` bytes | pad to 8 | deflated frame: `deflated_length` ]
+// The deflated one (permessage-deflate, RSV1 set, docs/compression.md) exists only when some
+// connection negotiated the extension and the message shrank; 0 means "send the plain frame
+// to everyone". Readers that are not WebSocket clients (the bridge) use the plain frame.
 struct Descriptor {
     uint64_t slab_pos;  // monotonic slab position; physical offset = slab_pos % slab_bytes
     uint32_t length;    // bytes of the ready-to-send server frame
     uint32_t origin_conn;
     uint16_t origin_member;
     uint16_t flags;
-    uint32_t reserved;
+    uint32_t deflated_length;  // bytes of the compressed variant after the plain frame, or 0
     uint64_t seq;  // the record's sequence number, for checking
 };
+
+// Where the compressed variant starts, from the plain frame's start.
+constexpr uint64_t deflated_frame_offset(uint32_t length) {
+    return align_up(length, kFrameAlign);
+}
 static_assert(sizeof(Descriptor) == 32);
 static_assert(alignof(Descriptor) == 8);
 static_assert(offsetof(Descriptor, length) == 8);
@@ -96,6 +107,14 @@ struct Stats {
     std::atomic<uint64_t> protocol_errors_by_code[kCountedCloseCodeCount];
     std::atomic<uint64_t> loop_iterations;  // reactor passes (probes)
     std::atomic<uint64_t> completions;      // io_uring completions handled (probes)
+    // permessage-deflate (docs/compression.md). The gauge tells every producer whether any
+    // connection in the cluster would read a compressed variant.
+    std::atomic<uint64_t> deflate_connections;  // gauge: open connections that negotiated it
+    std::atomic<uint64_t> deflated_messages;    // messages written with a compressed variant
+    std::atomic<uint64_t> deflate_bytes_in;     // their payload bytes before compression
+    std::atomic<uint64_t> deflate_bytes_out;    // and after
+    std::atomic<uint64_t> inflated_messages;    // compressed client messages inflated
+    std::atomic<uint64_t> inflate_errors;       // corrupt or too big when inflated (closed)
 };
 
 // Where a member's *input* stands, for the next process of the same member: the bridge notes

@@ -46,17 +46,22 @@ class Producer {
     }
 
     // Fills the descriptor of the last reserve(); frame_len may be less than was reserved.
-    void commit(uint32_t frame_len, uint32_t origin_conn, uint16_t flags = 0) {
-        assert(frame_footprint(frame_len) <= reserved_.end - reserved_.start);
+    // deflated_len > 0: a compressed variant of deflated_len bytes was written at
+    // deflated_frame_offset(frame_len) (layout.hpp), inside the same reservation.
+    void commit(uint32_t frame_len, uint32_t origin_conn, uint16_t flags = 0,
+                uint32_t deflated_len = 0) {
+        const uint64_t used =
+            deflated_len ? deflated_frame_offset(frame_len) + deflated_len : frame_len;
+        assert(frame_footprint(used) <= reserved_.end - reserved_.start);
         Descriptor& d = ring_.slots[head_ & mask_];
         d.slab_pos = reserved_.start;
         d.length = frame_len;
         d.origin_conn = origin_conn;
         d.origin_member = static_cast<uint16_t>(member_);
         d.flags = flags;
-        d.reserved = 0;
+        d.deflated_length = deflated_len;
         d.seq = head_;
-        slab_pos_ = reserved_.start + frame_footprint(frame_len);
+        slab_pos_ = reserved_.start + frame_footprint(used);
         reserved_ = SlabSpan{slab_pos_, slab_pos_};
         ++head_;
     }
@@ -135,6 +140,10 @@ class Consumer {
     const uint8_t* frame(uint32_t producer, const Descriptor& d) const {
         const RingView& r = rings_[producer];
         return r.slab + slab_offset(d.slab_pos, r.slab_bytes);
+    }
+    // The record's compressed variant (valid only when d.deflated_length != 0).
+    const uint8_t* deflated_frame(uint32_t producer, const Descriptor& d) const {
+        return frame(producer, d) + deflated_frame_offset(d.length);
     }
     // Records < upto (and their frames) are no longer needed by this member. Wait-free.
     void release(uint32_t producer, uint64_t upto) {

@@ -1,6 +1,6 @@
 /*
- * The rules of every setting, as two tables (kSettings for the top level, kBridgeSettings for
- * "bridge"), and the readers that apply them: the JSON file, command-line flags and
+ * The rules of every setting, as three tables (kSettings for the top level, kBridgeSettings for
+ * "bridge", kCompressionSettings for "compression"), and the readers that apply them: the JSON file, command-line flags and
  * validate(). Each rule is written once and shared by all of them, so a file and a flag can
  * never disagree about what a value means; to_json() and usage_text() are generated from the
  * same tables, so a new key is documented and printed by adding one row.
@@ -400,6 +400,22 @@ const Setting<BridgeConfig> kBridgeSettings[] = {
      "backoff; after changing the password, run `ringcastctl restart bridge`."},
 };
 
+using Z = CompressionConfig;
+const Setting<CompressionConfig> kCompressionSettings[] = {
+    {"enabled", Type::Boolean, set_bool<&Z::enabled>, get_field<&Z::enabled>, "BOOL",
+     "Accept permessage-deflate (RFC 7692) offers: each message is compressed once, for every "
+     "client that negotiated it, and compressed client messages are inflated. On by default, "
+     "as browsers offer it."},
+    {"min_bytes", Type::Integer, set_unsigned<&Z::min_bytes, 0, kGiB, Unit::Bytes>,
+     get_field<&Z::min_bytes>, "BYTES",
+     "Messages shorter than this are sent uncompressed to everyone (0..1 GiB)."},
+    {"level", Type::Integer, set_unsigned<&Z::level, 1, 9>, get_field<&Z::level>, "N",
+     "zlib compression level, 1 (fastest) .. 9 (smallest)."},
+};
+
+constexpr std::string_view kCompressionHelp =
+    "permessage-deflate (docs/compression.md). Optional; every key inside is optional too.";
+
 constexpr std::string_view kBridgeHelp =
     "Joins several ringcast nodes through a Redis stream. Optional; every key inside is "
     "optional too.";
@@ -598,6 +614,21 @@ std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge
     return {};
 }
 
+std::optional<ConfigError> apply_compression(const Json& object, CompressionConfig& z) {
+    if (!object.is_object())
+        return ConfigError{"compression", "must be an object, got " + type_name(object)};
+    for (const auto& item : object.items()) {
+        std::string key = "compression." + item.key();
+        const auto* s = find_setting<CompressionConfig>(kCompressionSettings, item.key());
+        if (!s)
+            return ConfigError{key, "unknown key" + suggestion(item.key(),
+                                                               keys_of<CompressionConfig>(kCompressionSettings),
+                                                               "compression.")};
+        if (auto e = apply_json(*s, item.value(), key, z)) return e;
+    }
+    return {};
+}
+
 std::optional<ConfigError> apply_object(const Json& object, Config& c) {
     for (const auto& item : object.items()) {
         const std::string& key = item.key();
@@ -605,10 +636,15 @@ std::optional<ConfigError> apply_object(const Json& object, Config& c) {
             if (auto e = apply_bridge(item.value(), c.bridge, c.notes)) return e;
             continue;
         }
+        if (key == "compression") {
+            if (auto e = apply_compression(item.value(), c.compression)) return e;
+            continue;
+        }
         const auto* s = find_setting<Config>(kSettings, key);
         if (!s) {
             auto known = keys_of<Config>(kSettings);
             known.emplace_back("bridge");
+            known.emplace_back("compression");
             return ConfigError{key, "unknown key" + suggestion(key, known, "")};
         }
         if (auto e = apply_json(*s, item.value(), key, c)) return e;
@@ -789,6 +825,10 @@ std::optional<ConfigError> validate(const Config& c) {
     for (const auto& s : kBridgeSettings)
         if (auto e = apply_json(s, s.get(c.bridge), "bridge." + std::string(s.key), scratch.bridge))
             return e;
+    for (const auto& s : kCompressionSettings)
+        if (auto e = apply_json(s, s.get(c.compression), "compression." + std::string(s.key),
+                                scratch.compression))
+            return e;
     return check_cross_keys(c);
 }
 
@@ -871,6 +911,9 @@ std::string to_json(const Config& c) {
     Json bridge = Json::object();
     for (const auto& s : kBridgeSettings) bridge[std::string(s.key)] = s.get(c.bridge);
     out["bridge"] = std::move(bridge);
+    Json compression = Json::object();
+    for (const auto& s : kCompressionSettings) compression[std::string(s.key)] = s.get(c.compression);
+    out["compression"] = std::move(compression);
     return out.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -893,7 +936,7 @@ std::string usage_text() {
     out += "\nFLAGS\n";
     wrap(out,
          "Each flag may be written -flag VALUE, -flag=VALUE, --flag VALUE or --flag=VALUE. Every "
-         "configuration key has a flag of the same name with - for _ (bridge keys are file-only).",
+         "configuration key has a flag of the same name with - for _ (bridge and compression keys are file-only).",
          4);
     auto flag_entry = [&](std::string_view names, std::string_view help) {
         out += "\n    ";
@@ -937,6 +980,10 @@ std::string usage_text() {
     key_entry("bridge", "object, optional", kBridgeHelp);
     for (const auto& s : kBridgeSettings)
         key_entry("bridge." + std::string(s.key), about(s.type, s.get(defaults.bridge)), s.help);
+    key_entry("compression", "object, optional", kCompressionHelp);
+    for (const auto& s : kCompressionSettings)
+        key_entry("compression." + std::string(s.key), about(s.type, s.get(defaults.compression)),
+                  s.help);
 
     out += "\nFILES\n";
     out += "    deploy/ringcast.json\n";

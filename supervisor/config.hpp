@@ -43,6 +43,15 @@ struct BridgeConfig {
     friend bool operator==(const BridgeConfig&, const BridgeConfig&) = default;
 };
 
+// permessage-deflate (docs/compression.md).
+struct CompressionConfig {
+    bool enabled = true;        // accept permessage-deflate offers (browsers make them)
+    uint64_t min_bytes = 64;    // shorter messages are never compressed; 0..max_message_bytes
+    uint32_t level = 6;         // zlib level 1..9 (6: what browsers, ws and uWebSockets use)
+
+    friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;
+};
+
 // What reading a config noticed that is valid but will likely not do what its writer meant
 // (printed by --check-config, logged at start and on reload). Not a setting: two configs that
 // differ only in their notes are equal.
@@ -73,6 +82,7 @@ struct Config {
     std::string control_group;             // group owning the control socket; "" = the process's
     bool connection_log = false;           // one key=value line per connection event
     BridgeConfig bridge;
+    CompressionConfig compression;
     ConfigNotes notes;
 
     friend bool operator==(const Config&, const Config&) = default;

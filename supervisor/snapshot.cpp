@@ -23,6 +23,12 @@ struct Totals {
     uint64_t slow_closes = 0;
     uint64_t protocol_errors = 0;
     uint64_t ring_full = 0;
+    uint64_t deflate_connections = 0;
+    uint64_t deflated_messages = 0;
+    uint64_t deflate_bytes_in = 0;
+    uint64_t deflate_bytes_out = 0;
+    uint64_t inflated_messages = 0;
+    uint64_t inflate_errors = 0;
     std::map<uint16_t, uint64_t> protocol_errors_by_code;
 
     void add(const ShardSnapshot& s) {
@@ -36,6 +42,12 @@ struct Totals {
         slow_closes += s.slow_closes;
         protocol_errors += s.protocol_errors;
         ring_full += s.ring_full;
+        deflate_connections += s.deflate_connections;
+        deflated_messages += s.deflated_messages;
+        deflate_bytes_in += s.deflate_bytes_in;
+        deflate_bytes_out += s.deflate_bytes_out;
+        inflated_messages += s.inflated_messages;
+        inflate_errors += s.inflate_errors;
         for (const auto& [code, n] : s.protocol_errors_by_code) protocol_errors_by_code[code] += n;
     }
     void add(const WorkerSnapshot& w) {
@@ -67,6 +79,12 @@ json counters_json(const Totals& t) {
         {"protocol_errors", t.protocol_errors},
         {"protocol_errors_by_code", by_code_json(t.protocol_errors_by_code)},
         {"ring_full", t.ring_full},
+        {"deflate_connections", t.deflate_connections},
+        {"deflated_messages", t.deflated_messages},
+        {"deflate_bytes_in", t.deflate_bytes_in},
+        {"deflate_bytes_out", t.deflate_bytes_out},
+        {"inflated_messages", t.inflated_messages},
+        {"inflate_errors", t.inflate_errors},
     };
 }
 
@@ -339,6 +357,21 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     per_worker(e, s, "ringcast_ring_full_total", "counter",
                "Times a shard stopped reading its clients because its ring was full.",
                &Totals::ring_full);
+    per_worker(e, s, "ringcast_deflate_connections", "gauge",
+               "Open connections that negotiated permessage-deflate.", &Totals::deflate_connections);
+    per_worker(e, s, "ringcast_deflated_messages_total", "counter",
+               "Messages written with a compressed variant (compressed once, for every client "
+               "that negotiated permessage-deflate).",
+               &Totals::deflated_messages);
+    per_worker(e, s, "ringcast_deflate_bytes_in_total", "counter",
+               "Payload bytes of those messages before compression.", &Totals::deflate_bytes_in);
+    per_worker(e, s, "ringcast_deflate_bytes_out_total", "counter",
+               "Payload bytes of those messages after compression.", &Totals::deflate_bytes_out);
+    per_worker(e, s, "ringcast_inflated_messages_total", "counter",
+               "Compressed client messages inflated.", &Totals::inflated_messages);
+    per_worker(e, s, "ringcast_inflate_errors_total", "counter",
+               "Compressed client messages refused (corrupt, or too big once inflated).",
+               &Totals::inflate_errors);
 
     e.family("ringcast_protocol_errors_total", "counter",
              "Connections closed for a protocol error, by close code (other = not counted "

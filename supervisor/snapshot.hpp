@@ -32,6 +32,13 @@ struct ShardSnapshot {
     uint64_t slow_closes = 0;
     uint64_t protocol_errors = 0;  // all codes; may exceed the sum of the counted ones
     uint64_t ring_full = 0;
+    // permessage-deflate (docs/compression.md)
+    uint64_t deflate_connections = 0;  // gauge
+    uint64_t deflated_messages = 0;
+    uint64_t deflate_bytes_in = 0;
+    uint64_t deflate_bytes_out = 0;
+    uint64_t inflated_messages = 0;
+    uint64_t inflate_errors = 0;
     std::vector<std::pair<uint16_t, uint64_t>> protocol_errors_by_code;  // {close code, count}
     uint64_t ring_head = 0;
     uint64_t ring_capacity = 0;

@@ -71,6 +71,12 @@ ClusterSnapshot Supervisor::snapshot() {
             sh.slow_closes = st.slow_closes.load(std::memory_order_relaxed);
             sh.protocol_errors = st.protocol_errors.load(std::memory_order_relaxed);
             sh.ring_full = st.ring_full.load(std::memory_order_relaxed);
+            sh.deflate_connections = st.deflate_connections.load(std::memory_order_relaxed);
+            sh.deflated_messages = st.deflated_messages.load(std::memory_order_relaxed);
+            sh.deflate_bytes_in = st.deflate_bytes_in.load(std::memory_order_relaxed);
+            sh.deflate_bytes_out = st.deflate_bytes_out.load(std::memory_order_relaxed);
+            sh.inflated_messages = st.inflated_messages.load(std::memory_order_relaxed);
+            sh.inflate_errors = st.inflate_errors.load(std::memory_order_relaxed);
             for (size_t i = 0; i < shm::kCountedCloseCodeCount; ++i) {
                 sh.protocol_errors_by_code.emplace_back(shm::kCountedCloseCodes[i],
                                                         st.protocol_errors_by_code[i].load(std::memory_order_relaxed));

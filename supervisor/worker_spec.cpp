@@ -25,7 +25,10 @@ std::string encode_worker_spec(const worker::WorkerOptions& o) {
           {"max_buffered_bytes", o.settings.max_buffered_bytes},
           {"ping_interval_ms", o.settings.ping_interval_ms},
           {"shutdown_timeout_ms", o.settings.shutdown_timeout_ms},
-          {"connection_log", o.settings.connection_log}}},
+          {"connection_log", o.settings.connection_log},
+          {"compression", o.settings.compression},
+          {"compression_min_bytes", o.settings.compression_min_bytes},
+          {"compression_level", o.settings.compression_level}}},
     };
     return j.dump();
 }
@@ -52,6 +55,9 @@ std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::s
         o.settings.ping_interval_ms = st.at("ping_interval_ms").get<uint32_t>();
         o.settings.shutdown_timeout_ms = st.at("shutdown_timeout_ms").get<uint32_t>();
         o.settings.connection_log = st.at("connection_log").get<bool>();
+        o.settings.compression = st.at("compression").get<bool>();
+        o.settings.compression_min_bytes = st.at("compression_min_bytes").get<uint32_t>();
+        o.settings.compression_level = st.at("compression_level").get<uint32_t>();
         return o;
     } catch (const std::exception& e) {
         return std::string("bad worker spec: ") + e.what();

@@ -13,6 +13,7 @@
 
 #include "proto/frame_parser.hpp"
 #include "proto/handshake.hpp"
+#include "proto/message_deflate.hpp"
 #include "proto/opcode.hpp"
 #include "worker/send_queue.hpp"
 
@@ -46,6 +47,8 @@ struct ConnInput {
     // from that chunk (`direct`); anything longer is gathered in `assembly`.
     proto::Opcode msg_op = proto::Opcode::Binary;
     bool msg_active = false;
+    bool msg_compressed = false;  // permessage-deflate data until inflated at its end
+    proto::Violation inflate_violation;  // why the last message could not be inflated
     bool msg_ready = false;  // complete but not yet published (ring was full)
     const uint8_t* direct = nullptr;
     size_t direct_len = 0;
@@ -57,7 +60,8 @@ struct ConnInput {
     // Nothing here that a fresh ConnInput would not rebuild: the pool may take it back.
     bool at_rest() const {
         const proto::FrameParserState& s = parser.state();
-        return !handshake && !msg_active && !msg_ready && held.empty() && replay.empty() &&
+        return !handshake && !msg_active && !msg_ready && !inflate_violation && held.empty() &&
+               replay.empty() &&
                s.stage == proto::FrameParserState::Stage::Header && s.header_have == 0 &&
                s.message_opcode == 0;
     }
@@ -99,8 +103,12 @@ struct Connection {
     bool want_close = false;      // close once the queue is flushed
     bool ping_outstanding = false;
     uint16_t close_code = 0;      // the code we sent (or echoed), 0 = none (TCP only)
+    uint8_t deflate = 0;          // proto::pack_agreement(): permessage-deflate as negotiated
 
     std::unique_ptr<ConnInput> in;  // null at rest (see ConnInput)
+    // Only for a client that keeps its LZ77 window (no client_no_context_takeover), and only
+    // from its first compressed message on: idle and plain connections pay one pointer.
+    std::unique_ptr<proto::MessageInflater> inflater;
 
     // Tracking (probes --connections, connection_log): cheap counters, always kept.
     PeerAddr peer;

@@ -98,7 +98,10 @@ std::vector<uint8_t> encode(const ShardState& s) {
         w.put(c.state);
         w.put(c.msg_op);
         w.put<uint8_t>(static_cast<uint8_t>(c.msg_active | (c.msg_ready << 1) | (c.ping_outstanding << 2) |
-                                            (c.want_close << 3)));
+                                            (c.want_close << 3) | (c.msg_compressed << 4) |
+                                            (c.inflate_context << 5)));
+        w.put(c.deflate);
+        w.bytes(c.inflate_window);
         w.put(c.rx_age_ns);
         w.put(c.age_ns);
         w.put(c.bytes_in);
@@ -140,7 +143,7 @@ bool decode(const std::vector<uint8_t>& blob, ShardState* s) {
         uint8_t flags;
         uint32_t outs;
         if (!r.get(&c.fd_index) || !r.get(&c.serial) || !r.get(&c.state) || !r.get(&c.msg_op) || !r.get(&flags) ||
-            !r.get(&c.rx_age_ns) || !r.get(&c.age_ns) || !r.get(&c.bytes_in) || !r.get(&c.bytes_out) ||
+            !r.get(&c.deflate) || !r.bytes(&c.inflate_window) || !r.get(&c.rx_age_ns) || !r.get(&c.age_ns) || !r.get(&c.bytes_in) || !r.get(&c.bytes_out) ||
             !r.get(&c.msgs_in) || !r.get(&c.msgs_out) || !r.get(&c.parser) || !r.bytes(&c.assembly) || !r.bytes(&c.pending_input) ||
             !r.bytes(&c.handshake) || !r.get(&c.out_offset) || !r.get(&outs)) {
             return false;
@@ -149,6 +152,9 @@ bool decode(const std::vector<uint8_t>& blob, ShardState* s) {
         c.msg_ready = flags & 2;
         c.ping_outstanding = flags & 4;
         c.want_close = flags & 8;
+        c.msg_compressed = flags & 16;
+        c.inflate_context = flags & 32;
+        if (c.inflate_window.size() > 32768) return false;  // an LZ77 window is at most 32 KiB
         for (uint32_t k = 0; k < outs; ++k) {
             OutRecord o;
             if (!r.get(&o.producer) || !r.get(&o.seq) || !r.get(&o.len)) return false;

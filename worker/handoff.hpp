@@ -16,7 +16,7 @@
 
 namespace ringcast::worker::handoff {
 
-inline constexpr uint32_t kWireVersion = 2;
+inline constexpr uint32_t kWireVersion = 3;
 inline constexpr size_t kMaxFdsPerMessage = 253;   // SCM_MAX_FD
 inline constexpr size_t kChunkBytes = 32 * 1024;   // SEQPACKET messages stay small
 
@@ -36,6 +36,13 @@ struct ConnRecord {
     bool msg_ready = false;
     bool ping_outstanding = false;
     bool want_close = false;
+    // permessage-deflate: the agreement (proto::pack_agreement), whether the message being
+    // received is still compressed (it is inflated at its end, after the handoff), and the
+    // LZ77 window of a client that keeps its context (docs/handoff.md).
+    uint8_t deflate = 0;
+    bool msg_compressed = false;
+    bool inflate_context = false;
+    std::vector<uint8_t> inflate_window;
     uint64_t rx_age_ns = 0;
     uint64_t age_ns = 0;                 // since accept (tracking survives the handoff)
     uint64_t bytes_in = 0, bytes_out = 0, msgs_in = 0, msgs_out = 0;

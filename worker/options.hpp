@@ -21,6 +21,11 @@ struct Settings {
     uint32_t ping_interval_ms = 30000;       // 0 = never ping
     uint32_t shutdown_timeout_ms = 5000;
     bool connection_log = false;             // one key=value line per connection event
+    // permessage-deflate (docs/compression.md): accept offers; messages shorter than
+    // compression_min_bytes are never compressed; zlib level 1..9.
+    bool compression = true;
+    uint32_t compression_min_bytes = 64;
+    uint32_t compression_level = 6;
 };
 
 struct WorkerOptions {

@@ -170,6 +170,7 @@ void Shard::loop() {
             next_housekeeping_ns_ = now_ns_ + kHousekeepingNs;
         }
         shm::set_gauge(stats.connections, live_connections_);
+        shm::set_gauge(stats.deflate_connections, deflate_open_);
 
         if (handled > 0 || io_uring_cq_ready(ring) > 0 || (freezing_ && quiescent())) {
             // Busy: submit and collect whatever completed, without blocking.

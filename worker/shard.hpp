@@ -90,6 +90,9 @@ private:
     void feed_chunk(Connection& c, uint16_t bid, uint32_t offset, size_t n);
     size_t feed_frames(Connection& c, uint8_t* data, size_t n);
     bool publish(Connection& c);
+    uint32_t write_deflated(const uint8_t* payload, size_t len, proto::Opcode op, uint8_t* out);
+    bool inflate_message(Connection& c, ConnInput& in);
+    void refresh_cluster_deflate();
     void pause(Connection& c);
     void resume_paused();
     bool resume_input(Connection& c);
@@ -157,6 +160,14 @@ private:
     std::vector<Connection*> starved_;   // recv waiting for provided buffers
     std::unique_ptr<SendScratch> scratch_;
     std::vector<std::unique_ptr<ConnInput>> spare_inputs_;  // pool: at most kSpareInputs
+
+    // permessage-deflate (docs/compression.md): one compressor for what this shard produces,
+    // one inflater for every client that resets its context each message, one output buffer.
+    std::unique_ptr<proto::MessageDeflater> deflater_;
+    std::unique_ptr<proto::MessageInflater> shared_inflater_;
+    std::vector<uint8_t> inflate_out_;
+    uint32_t deflate_open_ = 0;     // open connections here that negotiated the extension
+    bool cluster_deflate_ = false;  // some member has such a connection: write both variants
 
     uint64_t wake_value_ = 0;
     uint32_t next_serial_ = 1;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "proto/extension_offer.hpp"
 #include "proto/handshake.hpp"
 #include "shm/control.hpp"
 #include "base/clock.hpp"
@@ -130,10 +131,21 @@ void Shard::receive_handshake(Connection& c, const uint8_t* data, size_t n) {
         std::string().swap(in.handshake_bytes);
         return;
     }
-    std::string resp = proto::build_accept_response(in.handshake->request());
+    // permessage-deflate: an offer we cannot honour is declined, never a failed upgrade.
+    std::string extensions;
+    if (settings_.compression && !in.handshake->request().extensions.empty()) {
+        const proto::DeflateAgreement a =
+            proto::negotiate_permessage_deflate(in.handshake->request().extensions);
+        if (a.enabled) {
+            c.deflate = proto::pack_agreement(a);
+            extensions = proto::permessage_deflate_response(a);
+        }
+    }
+    std::string resp = proto::build_accept_response(in.handshake->request(), extensions);
     size_t used = in.handshake->consumed();
     in.handshake.reset();
     std::string().swap(in.handshake_bytes);
+    in.parser.set_limits(proto::ParserLimits{settings_.max_message_bytes, c.deflate != 0});
     queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
     open(c);
     if (used == n) return;

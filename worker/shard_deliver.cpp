@@ -27,10 +27,16 @@ void Shard::deliver_from_rings() {
         for (; seq < head; ++seq) {
             const shm::Descriptor& d = consumer_->descriptor(p, seq);
             const uint8_t* frame = consumer_->frame(p, d);
+            // Each client gets the variant it negotiated (docs/compression.md).
+            const uint8_t* deflated = d.deflated_length ? consumer_->deflated_frame(p, d) : nullptr;
             uint32_t holders = 0;
             for (Connection* c : open_) {
                 if (own && d.origin_conn == c->serial) continue;
-                push_ref(*c, OutFrame{frame, d.length, static_cast<uint16_t>(p), seq});
+                if (deflated && c->deflate) {
+                    push_ref(*c, OutFrame{deflated, d.deflated_length, static_cast<uint16_t>(p), seq});
+                } else {
+                    push_ref(*c, OutFrame{frame, d.length, static_cast<uint16_t>(p), seq});
+                }
                 ++holders;
                 if (!c->in_dirty) {
                     c->in_dirty = true;

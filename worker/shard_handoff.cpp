@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
+#include "proto/extension_offer.hpp"
 #include "worker/shard_internal.hpp"
 
 namespace ringcast::worker {
@@ -110,6 +111,7 @@ void Shard::capture_input(const ConnInput& in, handoff::ConnRecord* r) {
     r->msg_op = static_cast<uint8_t>(in.msg_op);
     r->msg_active = in.msg_active;
     r->msg_ready = in.msg_ready;
+    r->msg_compressed = in.msg_compressed;
     r->parser = in.parser.state();
     if (in.direct) {
         r->assembly.assign(in.direct, in.direct + in.direct_len);
@@ -144,6 +146,13 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.bytes_out = c.bytes_out;
         r.msgs_in = c.msgs_in;
         r.msgs_out = c.msgs_out;
+        r.deflate = c.deflate;
+        if (c.inflater) {
+            // Between messages (a message in progress is carried compressed and inflated
+            // by the new process), so the window is the whole of the client's context.
+            r.inflate_context = true;
+            r.inflate_window = c.inflater->window();
+        }
         if (c.in) capture_input(*c.in, &r);  // else at rest: a fresh parser, nothing pending
         r.out_offset = c.out.front_offset();
         for (size_t i = 0; i < c.out.size(); ++i) {
@@ -216,10 +225,20 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.fd = fds[r.fd_index];
         c.serial = r.serial;
         c.state = static_cast<ConnState>(r.state);
+        c.deflate = r.deflate;
+        if (r.inflate_context) {
+            const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
+            c.inflater = std::make_unique<proto::MessageInflater>(a.client_window_bits);
+            // Cannot fail for a window decode() accepted (<= 32 KiB into a fresh stream); if
+            // zlib still refuses, that client's next message fails to inflate and closes 1007.
+            if (!c.inflater->restore(r.inflate_window.data(), r.inflate_window.size()))
+                RC_LOG_WARN("event=inflate_window_lost conn=%u", r.serial);
+        }
         ConnInput& in = input(c);
         in.msg_op = static_cast<proto::Opcode>(r.msg_op);
         in.msg_active = r.msg_active;
         in.msg_ready = r.msg_ready;
+        in.msg_compressed = r.msg_compressed;
         c.ping_outstanding = r.ping_outstanding;
         c.ping_sent_ns = now_ns_;
         c.want_close = r.want_close;
@@ -231,7 +250,7 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.msgs_out = r.msgs_out;
         c.peer = describe_peer(c.fd);
         c.linger_deadline_ns = now_ns_ + kLingerNs;
-        in.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes});
+        in.parser = proto::FrameParser(r.parser, proto::ParserLimits{settings_.max_message_bytes, c.deflate != 0});
         in.assembly = r.assembly;
         ++live_connections_;
         if (c.state == ConnState::Handshake) {
@@ -249,8 +268,11 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
             if (o.producer == OutFrame::kOwned) {
                 c.out.push_owned(o.owned.data(), o.owned.size());
             } else {
+                // The length tells the variant: a compressed frame is always shorter.
                 const shm::Descriptor& d = consumer_->descriptor(o.producer, o.seq);
-                push_ref(c, OutFrame{consumer_->frame(o.producer, d), o.len, o.producer, o.seq});
+                const bool deflated = d.deflated_length != 0 && o.len == d.deflated_length && o.len != d.length;
+                const uint8_t* f = deflated ? consumer_->deflated_frame(o.producer, d) : consumer_->frame(o.producer, d);
+                push_ref(c, OutFrame{f, o.len, o.producer, o.seq});
             }
         }
         c.out.set_front_offset(r.out_offset);

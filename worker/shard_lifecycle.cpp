@@ -12,11 +12,30 @@
 
 #include "proto/close_code.hpp"
 #include "proto/encoder.hpp"
+#include "proto/extension_offer.hpp"
 #include "shm/control.hpp"
 #include "base/log.hpp"
 #include "worker/shard_internal.hpp"
 
 namespace ringcast::worker {
+
+namespace {
+
+// What a connection negotiated, for probes --connections: false, or the agreed parameters
+// and whether it holds an inflate context right now.
+std::string deflate_json(const Connection& c) {
+    if (!c.deflate) return "false";
+    const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "{\"client_no_context_takeover\":%s,\"client_max_window_bits\":%u,"
+                  "\"inflate_context\":%s}",
+                  a.client_no_context_takeover ? "true" : "false", a.client_window_bits,
+                  c.inflater ? "true" : "false");
+    return text;
+}
+
+}  // namespace
 
 // ---- lifecycle ----------------------------------------------------------------------------
 
@@ -25,10 +44,15 @@ void Shard::open(Connection& c) {
     c.state = ConnState::Open;
     c.open_index = static_cast<uint32_t>(open_.size());
     open_.push_back(&c);
+    if (c.deflate) {
+        ++deflate_open_;
+        cluster_deflate_ = true;  // our own next message already needs the compressed variant
+    }
 }
 
 void Shard::leave_open_list(Connection& c) {
     if (c.open_index == UINT32_MAX) return;
+    if (c.deflate) --deflate_open_;
     Connection* last = open_.back();
     open_[c.open_index] = last;
     last->open_index = c.open_index;
@@ -56,6 +80,7 @@ void Shard::destroy(Connection& c) {
     c.out.drop_after(0, [this, &c](const OutFrame& f) { drop_frame(c, f); });
     recycle_held(c);
     release_input(c);
+    c.inflater.reset();
     if (c.in_paused) {
         std::erase(paused_, &c);
         c.in_paused = false;
@@ -91,6 +116,7 @@ void Shard::begin_shutdown() {
 void Shard::housekeeping(uint64_t now) {
     if (freezing_) return;
     shm::beat(segment_.control(options_.member), now);
+    refresh_cluster_deflate();
     if (accepting_ && !accept_armed_) arm_accept();
     if (!starved_.empty()) rearm_starved();
     const uint64_t interval = static_cast<uint64_t>(settings_.ping_interval_ms) * kMs;
@@ -155,11 +181,12 @@ void Shard::dump_connections() {
             line, sizeof line,
             "{\"conn\":%u,\"peer\":\"%s\",\"worker\":%u,\"shard\":%u,\"state\":\"%s\",\"age_ms\":%llu,"
             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"queued_bytes\":%llu,"
-            "\"queued_frames\":%zu}\n",
+            "\"queued_frames\":%zu,\"deflate\":%s}\n",
             c.serial, PeerName(c.peer).c_str(), worker_index_, options_.member, kStates[static_cast<int>(c.state)],
             static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
             static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
-            static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size());
+            static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size(),
+            deflate_json(c).c_str());
         if (n > 0) text.append(line, std::min(static_cast<size_t>(n), sizeof line - 1));
     }
     dump_ = std::move(text);

@@ -31,6 +31,7 @@ struct Shard::FrameEvents {
     void on_message_begin(proto::Opcode op) {
         in.msg_op = op;
         in.msg_active = true;
+        in.msg_compressed = in.parser.message_compressed();
         in.direct = nullptr;
         in.direct_len = 0;
         in.assembly.clear();
@@ -51,6 +52,8 @@ struct Shard::FrameEvents {
     }
     bool on_message_end() {
         in.msg_active = false;
+        // Stop right after this frame when it cannot be inflated: feed_frames() closes.
+        if (in.msg_compressed && !shard.inflate_message(c, in)) return false;
         in.msg_ready = true;
         return shard.publish(c);
     }
@@ -164,6 +167,10 @@ size_t Shard::feed_frames(Connection& c, uint8_t* data, size_t n) {
     ConnInput& in = input(c);
     FrameEvents ev{*this, c, in};
     proto::FeedResult r = in.parser.feed(data, n, ev);
+    if (!r.violation && in.inflate_violation) {
+        r.violation = in.inflate_violation;  // nothing of the message was published
+        in.inflate_violation = {};
+    }
     if (r.violation) {
         auto& stats = segment_.control(options_.member).stats;
         shm::count_protocol_error(stats, r.violation.code);
@@ -171,6 +178,7 @@ size_t Shard::feed_frames(Connection& c, uint8_t* data, size_t n) {
                      static_cast<int>(r.violation.reason.size()), r.violation.reason.data());
         in.msg_active = false;
         in.msg_ready = false;
+        in.msg_compressed = false;
         in.direct = nullptr;
         queue_close(c, r.violation.code, r.violation.reason);
         return n;
@@ -191,11 +199,25 @@ bool Shard::publish(Connection& c) {
     const uint8_t* payload = in.direct ? in.direct : in.assembly.data();
     size_t len = in.direct ? in.direct_len : in.assembly.size();
     size_t header = proto::frame_header_size(len);
-    uint8_t* out = producer_->reserve(static_cast<uint32_t>(header + len));
+    const uint64_t frame_len = header + len;
+    // With a compressed variant the record holds both frames (shm/layout.hpp, Descriptor);
+    // a message too big to hold twice goes plain.
+    uint64_t need = frame_len;
+    if (cluster_deflate_ && len > 0 && len >= settings_.compression_min_bytes) {
+        const uint64_t both = shm::deflated_frame_offset(static_cast<uint32_t>(frame_len)) +
+                              proto::kMaxFrameHeader + len + 3;
+        if (both <= producer_->max_frame() / 2) need = both;
+    }
+    uint8_t* out = producer_->reserve(static_cast<uint32_t>(need));
     if (out == nullptr) return false;
     proto::encode_frame_header(out, in.msg_op, len);
     if (len) std::memcpy(out + header, payload, len);
-    producer_->commit(static_cast<uint32_t>(header + len), c.serial);
+    uint32_t deflated = 0;
+    if (need != frame_len) {
+        deflated = write_deflated(payload, len, in.msg_op,
+                                  out + shm::deflated_frame_offset(static_cast<uint32_t>(frame_len)));
+    }
+    producer_->commit(static_cast<uint32_t>(frame_len), c.serial, 0, deflated);
     ++committed_;
     ++c.msgs_in;
     shm::count(segment_.control(options_.member).stats.messages_in, 1);
@@ -226,7 +248,7 @@ ConnInput& Shard::input(Connection& c) {
         c.in = std::move(spare_inputs_.back());
         spare_inputs_.pop_back();
     }
-    c.in->parser = proto::FrameParser(proto::ParserLimits{settings_.max_message_bytes});
+    c.in->parser = proto::FrameParser(proto::ParserLimits{settings_.max_message_bytes, c.deflate != 0});
     return *c.in;
 }
 
@@ -245,7 +267,8 @@ void Shard::release_input(Connection& c) {
     ConnInput& in = *c.in;
     in.handshake.reset();
     std::string().swap(in.handshake_bytes);
-    in.msg_active = in.msg_ready = false;
+    in.msg_active = in.msg_ready = in.msg_compressed = false;
+    in.inflate_violation = {};
     in.direct = nullptr;
     in.direct_len = 0;
     if (in.assembly.capacity() > kSpareAssemblyBytes) {

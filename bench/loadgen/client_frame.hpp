@@ -68,4 +68,16 @@ inline size_t encode_bench_message(uint8_t* out, const PayloadHead& head, size_t
     return h + size;
 }
 
+// A masked text bench message of `size` bytes (>= kTextHead): the base64 head, then `size -
+// kTextHead` bytes of `json` (a JSON text the caller made at least that long).
+inline size_t encode_json_message(uint8_t* out, const PayloadHead& head, size_t size, uint32_t key,
+                                  const uint8_t* json) {
+    const size_t h = encode_masked_header(out, proto::Opcode::Text, size, key);
+    uint8_t* p = out + h;
+    write_text_head(p, head);
+    std::memcpy(p + kTextHead, json, size - kTextHead);
+    proto::unmask(p, size, key, 0);
+    return h + size;
+}
+
 }  // namespace ringcast::bench

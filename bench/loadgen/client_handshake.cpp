@@ -39,7 +39,7 @@ bool list_has(std::string_view value, std::string_view token) {
 }  // namespace
 
 ClientHandshake make_client_handshake(std::string_view host_port, std::string_view path,
-                                      const uint8_t key16[16]) {
+                                      const uint8_t key16[16], bool offer_deflate) {
     unsigned char b64[32];
     const int n = EVP_EncodeBlock(b64, key16, 16);
     const std::string key(reinterpret_cast<const char*>(b64), static_cast<size_t>(n));
@@ -53,6 +53,10 @@ ClientHandshake make_client_handshake(std::string_view host_port, std::string_vi
         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
         "Sec-WebSocket-Key: ";
     hs.request += key;
+    if (offer_deflate)
+        hs.request +=
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+            "client_no_context_takeover";
     hs.request += "\r\n\r\n";
     hs.expected_accept = proto::compute_accept_key(key);
     return hs;
@@ -95,6 +99,8 @@ ResponseStatus HandshakeResponseReader::judge(std::string_view head,
         const std::string_view value = trim(line.substr(colon + 1));
         if (iequals(name, "Upgrade")) upgrade = upgrade || iequals(value, "websocket");
         if (iequals(name, "Connection")) connection = connection || list_has(value, "upgrade");
+        if (iequals(name, "Sec-WebSocket-Extensions"))
+            deflate_ = deflate_ || iequals(value.substr(0, 18), "permessage-deflate");
         if (iequals(name, "Sec-WebSocket-Accept")) {
             if (value != expected_accept) {
                 error_ = "Sec-WebSocket-Accept mismatch";

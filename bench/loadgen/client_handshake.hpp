@@ -15,9 +15,11 @@ struct ClientHandshake {
     std::string expected_accept;  // base64(SHA-1(key + GUID))
 };
 
-// `key16` is 16 random bytes (RFC 6455 4.1: a fresh nonce per connection).
+// `key16` is 16 random bytes (RFC 6455 4.1: a fresh nonce per connection). With
+// `offer_deflate` the request offers permessage-deflate with no context takeover either way,
+// so every compressed message a server sends inflates on its own.
 ClientHandshake make_client_handshake(std::string_view host_port, std::string_view path,
-                                      const uint8_t key16[16]);
+                                      const uint8_t key16[16], bool offer_deflate = false);
 
 enum class ResponseStatus { NeedMore, Accepted, Rejected };
 
@@ -29,6 +31,8 @@ class HandshakeResponseReader {
     // the rest are the first frame bytes. On Rejected, error() says why.
     ResponseStatus feed(const char* data, size_t n, std::string_view expected_accept);
     size_t consumed() const { return consumed_; }
+    // The response named permessage-deflate in Sec-WebSocket-Extensions (after Accepted).
+    bool deflate() const { return deflate_; }
     const std::string& error() const { return error_; }
 
   private:
@@ -37,6 +41,7 @@ class HandshakeResponseReader {
     std::string head_;
     size_t consumed_ = 0;
     std::string error_;
+    bool deflate_ = false;
 };
 
 }  // namespace ringcast::bench

@@ -59,8 +59,11 @@ struct ClientReactor::Receipt {
     void on_message(proto::Opcode op, const uint8_t* head, size_t head_len, uint64_t len) {
         ThreadResult& res = r.result_;
         PayloadHead h;
-        if (op != proto::Opcode::Binary || head_len < kPayloadHead || len != r.plan_.opts.size ||
-            !read_payload_head(head, h) || h.sender >= r.senders_total_) {
+        const bool json = r.plan_.opts.json;
+        const bool head_ok = json ? op == proto::Opcode::Text && head_len >= kTextHead && read_text_head(head, h)
+                                  : op == proto::Opcode::Binary && head_len >= kPayloadHead &&
+                                        read_payload_head(head, h);
+        if (!head_ok || len != r.plan_.opts.size || h.sender >= r.senders_total_) {
             if (res.bad_payload++ == 0)
                 r.note_error("payload not ours: opcode " + std::to_string(int(op)) + ", " +
                              std::to_string(len) + " bytes");
@@ -135,6 +138,16 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
       index_(index),
       senders_total_(plan.opts.senders),
       frame_bytes_(client_frame_size(plan.opts.size)) {
+    if (plan.opts.json) {
+        // A price feed's shape: the same keys, varying numbers (compresses about 4:1).
+        std::string j = "{\"feed\":\"ringcast-bench\",\"quotes\":[";
+        for (uint32_t i = 0; j.size() < plan.opts.size; ++i) {
+            j += "{\"sym\":\"SYM" + std::to_string(i % 37) + "\",\"bid\":" + std::to_string(1000 + (i * 7919) % 997) +
+                 "." + std::to_string(i % 100) + ",\"ask\":" + std::to_string(1001 + (i * 104729) % 991) +
+                 ",\"size\":" + std::to_string((i * 31) % 5000) + "},";
+        }
+        json_.assign(j.begin(), j.end());
+    }
     const uint32_t threads = plan.opts.threads;
     for (uint32_t g = index; g < plan.opts.conns; g += threads) {
         Connection c;
@@ -358,7 +371,7 @@ void ClientReactor::on_connect(uint32_t local, int res) {
     }
     c.handshake = std::make_unique<Handshake>();
     const Endpoint& server = plan_.servers[c.target];
-    c.handshake->hs = make_client_handshake(server.host_header, server.path, key);
+    c.handshake->hs = make_client_handshake(server.host_header, server.path, key, plan_.opts.deflate);
     const std::string& req = c.handshake->hs.request;
     std::memcpy(c.pending.append(req.size()), req.data(), req.size());
     arm_recv(local);
@@ -396,6 +409,11 @@ void ClientReactor::on_bytes(uint32_t local, const uint8_t* data, size_t n, uint
         if (st == ResponseStatus::NeedMore) return;
         if (st == ResponseStatus::Rejected) return fail(local, "handshake: " + h.reader.error());
         const size_t used = h.reader.consumed();
+        if (h.reader.deflate()) {
+            if (!plan_.opts.deflate) return fail(local, "handshake: server agreed an extension not offered");
+            c.reader.enable_deflate(&inflater_, &inflated_);
+            ++result_.deflate_conns;
+        }
         c.handshake.reset();
         c.phase = Phase::Open;
         --connecting_;
@@ -405,6 +423,8 @@ void ClientReactor::on_bytes(uint32_t local, const uint8_t* data, size_t n, uint
         if (n == 0) return;
     }
     if (c.phase != Phase::Open) return;
+    result_.bytes_received += n;
+    if (now >= measure_start_ns_ && now < measure_end_ns_) result_.measured_bytes_received += n;
     Receipt receipt{*this, local, now};
     if (const char* err = c.reader.feed(data, n, receipt))
         fail(local, std::string("bad frame from server: ") + err);
@@ -444,7 +464,11 @@ void ClientReactor::handle(const io_uring_cqe* cqe) {
 void ClientReactor::send_message(Sender& s, Connection& c) {
     const uint64_t now = now_ns();
     PayloadHead head{s.slot, s.sent, now};
-    encode_bench_message(c.pending.append(frame_bytes_), head, plan_.opts.size, random32());
+    if (plan_.opts.json) {
+        encode_json_message(c.pending.append(frame_bytes_), head, plan_.opts.size, random32(), json_.data());
+    } else {
+        encode_bench_message(c.pending.append(frame_bytes_), head, plan_.opts.size, random32());
+    }
     ++s.sent;
     ++result_.sent;
     if (now >= measure_start_ns_ && now < measure_end_ns_) ++result_.measured_sent;

@@ -135,6 +135,11 @@ class ClientReactor {
     uint64_t rng_[2] = {};
 
     ThreadResult result_;
+    // --deflate: one inflater (servers compress with no context) and its output, for every
+    // connection of this reactor; --json: the JSON a text message carries after its head.
+    proto::MessageInflater inflater_;
+    std::vector<uint8_t> inflated_;
+    std::vector<uint8_t> json_;
 };
 
 }  // namespace ringcast::bench

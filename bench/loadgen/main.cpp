@@ -157,6 +157,7 @@ struct Totals {
     uint64_t duplicates = 0, reordered = 0, gaps = 0, self_echo = 0, bad_payload = 0;
     uint64_t errors = 0, window_stalls = 0, nobufs = 0, pings = 0, server_closes = 0;
     uint64_t unique = 0, loss = 0, closed_receivers = 0;
+    uint64_t bytes_received = 0, measured_bytes_received = 0, deflate_conns = 0;
     uint64_t max_gap_ns = 0, max_gap_end_ns = 0;
     uint32_t max_gap_receiver = 0, max_gap_sender = 0;
     LatencyHistogram latency, latency_local, latency_remote;
@@ -177,6 +178,9 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
         t.measured_sent += x.measured_sent;
         t.deliveries += x.deliveries;
         t.measured_deliveries += x.measured_deliveries;
+        t.bytes_received += x.bytes_received;
+        t.measured_bytes_received += x.measured_bytes_received;
+        t.deflate_conns += x.deflate_conns;
         t.duplicates += x.duplicates;
         t.reordered += x.reordered;
         t.gaps += x.gaps;
@@ -578,7 +582,11 @@ int main(int argc, char** argv) {
         .u64("deliveries_remote", t.measured_deliveries_remote)
         .u64("latency_samples_local", t.latency_local.count())
         .u64("latency_samples_remote", t.latency_remote.count())
+        .u64("bytes_received", t.measured_bytes_received)
+        .num("bytes_per_delivery",
+             t.measured_deliveries ? static_cast<double>(t.measured_bytes_received) / t.measured_deliveries : NAN, 1)
         .close();
+    j.u64("deflate_connections", t.deflate_conns);
     latency_object(j, "latency_us", t.latency, false);
     latency_object(j, "latency_local", t.latency_local, true);
     latency_object(j, "latency_remote", t.latency_remote, true);

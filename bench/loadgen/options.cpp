@@ -68,7 +68,10 @@ FLAGS
     --host H, --port P    the same in pieces (default 127.0.0.1:9002)
     --conns N             connections (default 100)
     --senders N           connections that also send (default 1), spread evenly
-    --size BYTES          payload bytes per message, >= 24 (default 64)
+    --size BYTES          payload bytes per message, >= 24 (default 64; >= 32 with --json)
+    --json                text messages: the head in base64, then compressible JSON
+    --deflate             offer permessage-deflate (no context takeover either way), inflate
+                          compressed messages; messages are sent uncompressed
     --duration SEC        measured seconds (default 10)
     --warmup SEC          seconds of sending before measuring (default 1)
     --rate N              messages/s per sender, paced (default 0 = max mode)
@@ -103,6 +106,14 @@ std::string parse_options(int argc, char** argv, Options& o) {
         if (arg == "-h" || arg == "--help") return "help";
         if (arg == "--self-test" || arg == "-self-test") {
             o.self_test = true;
+            continue;
+        }
+        if (arg == "--json") {
+            o.json = true;
+            continue;
+        }
+        if (arg == "--deflate") {
+            o.deflate = true;
             continue;
         }
         if (arg.size() < 2 || arg[0] != '-') return "unexpected argument: " + arg;
@@ -203,6 +214,7 @@ std::string parse_options(int argc, char** argv, Options& o) {
 
     if (o.duration <= 0) return "--duration: must be > 0";
     if (!window_set) o.window = o.rate > 0 ? 0 : 4;
+    if (o.json && o.size < kTextHead) return "--size: want at least 32 with --json, got " + std::to_string(o.size);
     return "";
 }
 

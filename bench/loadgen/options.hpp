@@ -41,6 +41,8 @@ struct Options {
     double progress_interval = 1;  // seconds between progress lines; 0 = none
     std::string label;             // scenario name, echoed in the JSON
     bool self_test = false;
+    bool json = false;     // text messages: base64 head + compressible JSON (size >= 32)
+    bool deflate = false;  // offer permessage-deflate; inflate what comes compressed
 };
 
 // Parses argv into `out`. Returns "" on success, "help" for -h/--help, else one line naming

@@ -81,6 +81,8 @@ struct ThreadResult {
     uint64_t duplicates = 0, reordered = 0, gaps = 0, self_echo = 0;
     uint64_t bad_payload = 0, errors = 0, window_stalls = 0, nobufs = 0, pings = 0;
     uint64_t server_closes = 0;
+    uint64_t bytes_received = 0, measured_bytes_received = 0;  // from the server, on the wire
+    uint64_t deflate_conns = 0;  // connections the server agreed permessage-deflate with
     LatencyHistogram latency;
     // Split by where the receiver is: on the sender's server (local) or another (remote).
     // With one server every delivery is local. deliveries_* split `deliveries` (duplicates

@@ -113,6 +113,52 @@ void frame_reader_gives_the_same_events_however_the_stream_is_split() {
     check(read_all(head, bytes, &err) == whole_head, "byte at a time gives the same events");
 }
 
+// --deflate: a compressed message (RSV1, split anywhere, a ping inside) is reported with its
+// inflated head and length; RSV1 before the extension was agreed is an error.
+void frame_reader_inflates_compressed_messages() {
+    std::vector<uint8_t> text(512);
+    write_text_head(text.data(), {4, 77, 999});
+    for (size_t i = kTextHead; i < text.size(); ++i) text[i] = "{\"a\":1},"[i % 8];
+    PayloadHead h;
+    check(read_text_head(text.data(), h) && h.sender == 4 && h.seq == 77 && h.send_ns == 999,
+          "text head round trip");
+    proto::MessageDeflater d;
+    std::vector<uint8_t> z(text.size() + 3);
+    z.resize(d.compress(text.data(), text.size(), z.data(), z.size()));
+    check(!z.empty() && z.size() < text.size(), "payload compresses");
+    std::vector<uint8_t> s;
+    append_server_frame(s, proto::Opcode::Text, z.data(), 5, false);
+    s[0] |= 0x40;  // RSV1 on the first frame
+    const uint8_t ping[] = {'p'};
+    append_server_frame(s, proto::Opcode::Ping, ping, 1);
+    append_server_frame(s, proto::Opcode::Continuation, z.data() + 5, z.size() - 5);
+    proto::MessageInflater inflater;
+    std::vector<uint8_t> scratch;
+    bool all = true;
+    for (size_t cut = 0; cut <= s.size(); ++cut) {
+        ServerFrameReader r;
+        r.enable_deflate(&inflater, &scratch);
+        struct Got {
+            uint64_t len = 0;
+            PayloadHead h{};
+            bool text_head = false;
+            void on_message(proto::Opcode op, const uint8_t* head, size_t n, uint64_t l) {
+                len = l;
+                text_head = op == proto::Opcode::Text && n >= kTextHead && read_text_head(head, h);
+            }
+            void on_ping(const uint8_t*, size_t) {}
+            void on_close(uint16_t, std::string_view) {}
+        } g;
+        const char* e1 = r.feed(s.data(), cut, g);
+        const char* e2 = r.feed(s.data() + cut, s.size() - cut, g);
+        all = all && !e1 && !e2 && g.len == 512 && g.text_head && g.h.seq == 77;
+    }
+    check(all, "compressed message inflated, split at every offset");
+    ServerFrameReader plain;
+    Recorder rec;
+    check(plain.feed(s.data(), s.size(), rec) != nullptr, "RSV1 without the extension is an error");
+}
+
 void frame_reader_rejects_masked_and_reserved_frames() {
     Recorder rec;
     ServerFrameReader a;
@@ -267,6 +313,7 @@ void urls_parse_into_targets() {
 int run_self_test() {
     frame_reader_gives_the_same_events_however_the_stream_is_split();
     frame_reader_rejects_masked_and_reserved_frames();
+    frame_reader_inflates_compressed_messages();
     bench_message_unmasks_to_head_and_zero_padding();
     handshake_accepts_the_right_key_only();
     histogram_percentiles_are_within_its_precision();

@@ -1,7 +1,11 @@
 // The client's side of RFC 6455 framing: a resumable reader of server-to-client frames
 // (unmasked), fed socket bytes split anywhere. It never buffers a payload: of each data
-// message it keeps only the first kPayloadHead bytes (all a receiver needs), and control
+// message it keeps only the first kPayloadCapture bytes (all a receiver needs), and control
 // payloads (<= 125 bytes). Fragmented messages are reassembled in the same way.
+//
+// permessage-deflate (enable_deflate(), once the server agreed): a message with RSV1 on its
+// first frame is gathered whole (the server compresses with no context, so it inflates on
+// its own), inflated by the inflater given, and reported with its inflated head and length.
 //
 // Handler (compile-time):
 //   void on_message(proto::Opcode op, const uint8_t* head, size_t head_len, uint64_t len);
@@ -16,7 +20,10 @@
 #include <cstring>
 #include <string_view>
 
+#include <vector>
+
 #include "bench/loadgen/payload.hpp"
+#include "proto/message_deflate.hpp"
 #include "proto/opcode.hpp"
 
 namespace ringcast::bench {
@@ -26,6 +33,11 @@ class ServerFrameReader {
     template <class Handler>
     const char* feed(const uint8_t* data, size_t n, Handler& h);
 
+    // `inflater` (no context kept) and `scratch` are shared by a reactor's connections.
+    void enable_deflate(proto::MessageInflater* inflater, std::vector<uint8_t>* scratch) {
+        inflater_ = inflater;
+        scratch_ = scratch;
+    }
     bool failed() const { return error_ != nullptr; }
     bool closed() const { return closed_; }
 
@@ -44,8 +56,12 @@ class ServerFrameReader {
     uint8_t head_have_ = 0;
     uint8_t control_len_ = 0;
     bool closed_ = false;
+    bool compressed_ = false;  // the open message had RSV1
+    proto::MessageInflater* inflater_ = nullptr;
+    std::vector<uint8_t>* scratch_ = nullptr;
+    std::vector<uint8_t> deflated_;  // a compressed message's payload until its end
     uint8_t header_[10] = {};
-    uint8_t head_[kPayloadHead] = {};
+    uint8_t head_[kPayloadCapture] = {};
     uint8_t control_[125] = {};
 };
 
@@ -75,7 +91,17 @@ const char* ServerFrameReader::end_frame(Handler& h) {
             break;
     }
     if (!fin_) return nullptr;
-    h.on_message(static_cast<proto::Opcode>(message_opcode_), head_, head_have_, message_len_);
+    if (compressed_) {
+        compressed_ = false;
+        const proto::InflateResult r =
+            inflater_->inflate(deflated_.data(), deflated_.size(), *scratch_, 1u << 30, false);
+        deflated_.clear();
+        if (r != proto::InflateResult::Ok) return error_ = "compressed message does not inflate";
+        h.on_message(static_cast<proto::Opcode>(message_opcode_), scratch_->data(),
+                     std::min(scratch_->size(), kPayloadCapture), scratch_->size());
+    } else {
+        h.on_message(static_cast<proto::Opcode>(message_opcode_), head_, head_have_, message_len_);
+    }
     message_opcode_ = 0;
     message_len_ = 0;
     head_have_ = 0;
@@ -105,7 +131,9 @@ const char* ServerFrameReader::feed(const uint8_t* data, size_t n, Handler& h) {
                 return nullptr;
             }
             const uint8_t b0 = hd[0], b1 = hd[1];
-            if (b0 & 0x70) return error_ = "reserved bits set";
+            if (b0 & 0x30) return error_ = "reserved bits set";
+            const bool rsv1 = (b0 & 0x40) != 0;
+            if (rsv1 && !inflater_) return error_ = "RSV1 without permessage-deflate";
             if (b1 & 0x80) return error_ = "server frame is masked";
             const uint8_t op = b0 & 0x0F;
             if (!proto::opcode_known(op)) return error_ = "unknown opcode";
@@ -122,6 +150,7 @@ const char* ServerFrameReader::feed(const uint8_t* data, size_t n, Handler& h) {
                 len = 0;
                 for (size_t i = 0; i < ext; ++i) len = (len << 8) | hd[2 + i];
             }
+            if (rsv1 && (control || op == 0)) return error_ = "RSV1 on a control or continuation frame";
             if (control) {
                 if (!fin) return error_ = "fragmented control frame";
                 if (len > 125) return error_ = "control frame over 125 bytes";
@@ -133,6 +162,7 @@ const char* ServerFrameReader::feed(const uint8_t* data, size_t n, Handler& h) {
                 message_opcode_ = op;
                 message_len_ = 0;
                 head_have_ = 0;
+                compressed_ = rsv1;
             }
             pos += 2 + ext - header_have_;  // header bytes that came from this chunk
             header_have_ = 0;
@@ -148,8 +178,10 @@ const char* ServerFrameReader::feed(const uint8_t* data, size_t n, Handler& h) {
             if (opcode_ & 0x8) {
                 std::memcpy(control_ + control_len_, p, avail);
                 control_len_ = static_cast<uint8_t>(control_len_ + avail);
-            } else if (head_have_ < kPayloadHead) {
-                const size_t take = std::min(avail, kPayloadHead - head_have_);
+            } else if (compressed_) {
+                deflated_.insert(deflated_.end(), p, p + avail);
+            } else if (head_have_ < kPayloadCapture) {
+                const size_t take = std::min(avail, kPayloadCapture - head_have_);
                 std::memcpy(head_ + head_have_, p, take);
                 head_have_ = static_cast<uint8_t>(head_have_ + take);
             }

@@ -41,6 +41,7 @@ SCENARIOS = {
     "s2": "--conns 100 --senders 1 --size 16384 --window 4",
     "s3": "--conns 10000 --senders 1 --size 64 --rate 100 --idle-hold 3",
     "s3lo": "--conns 10000 --senders 1 --size 64 --rate 2 --idle-hold 3",
+    "z1": "--conns 1000 --senders 10 --size 512 --window 4 --json --deflate",
 }
 DESCRIPTIONS = {
     "s1": "1000 connections, 10 senders, 64 B, window 4 (max rate)",
@@ -48,6 +49,8 @@ DESCRIPTIONS = {
     "s2": "100 connections, 1 sender, 16 KiB, window 4 (max rate)",
     "s3": "10,000 connections idle 3 s (RSS per connection), then 1 sender at 100 msg/s",
     "s3lo": "as s3 at 2 msg/s",
+    "z1": "permessage-deflate: 1000 connections, 10 senders, 512 B compressible JSON text, "
+          "window 4 (max rate); every client negotiates the extension (no context takeover)",
     "scale": "s1 against ringcast with 1, 2 and 3 worker processes of one shard each, "
              "all on the server CPU",
     "restart": "s1 at a fixed rate while `ringcastctl restart all` replaces every worker",
@@ -59,9 +62,15 @@ SERVER_TITLES = {
     "ws": "npm ws (Node.js)",
     "beast": "Boost.Beast",
     "gorilla": "Go gorilla/websocket",
+    "uws-deflate": "uWebSockets, shared compressor",
+    "ws-deflate": "npm ws, perMessageDeflate",
 }
+# z1's servers: each with permessage-deflate on (ringcast's is on by default).
+DEFLATE_SERVERS = ["ringcast", "uws-deflate", "ws-deflate"]
+# uWebSockets is neither a Debian nor an npm package: its source is kept beside the project.
+SHARED_PEERS = REPO.parent / "shared" / "peers"
 PEER_SCENARIOS = ["s1", "s1w16", "s2", "s3", "s3lo"]
-ALL_SCENARIOS = PEER_SCENARIOS + ["scale", "restart"]
+ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "scale", "restart"]
 
 
 def log(msg: str) -> None:
@@ -294,6 +303,7 @@ class Tools:
         self.beast = self.bin_dir / "bench-peer-beast"
         self.gorilla = self.peer_dir / "bench-peer-gorilla"
         self.ws_modules = self.peer_dir / "ws" / "node_modules"
+        self.uws_deflate = self.peer_dir / "uws" / "uws_broadcast_deflate"
         self.notes: dict[str, str] = {}
         self.versions: dict[str, str] = {}
 
@@ -302,7 +312,7 @@ class Tools:
         ok = []
         for s in servers:
             try:
-                why = getattr(self, f"_prepare_{s}")()
+                why = getattr(self, f"_prepare_{s.replace('-', '_')}")()
             except (OSError, subprocess.SubprocessError) as e:
                 why = str(e)
             if why:
@@ -350,6 +360,43 @@ class Tools:
         wsv = json.loads((self.ws_modules / "ws" / "package.json").read_text())["version"]
         nv = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
         self.versions["ws"] = f"ws {wsv}, Node.js {nv}"
+        return ""
+
+    def _prepare_ws_deflate(self) -> str:
+        return self._prepare_ws()
+
+    def _prepare_uws_deflate(self) -> str:
+        """Builds uWebSockets' broadcast peer with -DPEER_DEFLATE under the build tree (never
+        part of the product), from the archive in ../shared/peers/ (its README.md)."""
+        archives = sorted(SHARED_PEERS.glob("uwebsockets-*.tar.gz"))
+        glue = SHARED_PEERS / "uws_broadcast.cpp"
+        if not archives or not glue.exists():
+            return f"no uWebSockets archive and uws_broadcast.cpp in {SHARED_PEERS}"
+        dest = self.uws_deflate.parent
+        # The glue's publish() leaves uWebSockets' `compress` argument at its default, false:
+        # built as it is, the peer negotiates the extension and then sends every message
+        # plain. A copy that asks publish() to compress is what compares with ringcast.
+        text = glue.read_text()
+        call = 'ws->publish("all", msg, op)'
+        if text.count(call) != 1:
+            return f"{glue.name}: cannot find {call!r} to turn compression on"
+        dest.mkdir(parents=True, exist_ok=True)
+        copy = dest / "uws_broadcast_compress.cpp"
+        copy.write_text(text.replace(call, 'ws->publish("all", msg, op, true)'))
+        if not self.uws_deflate.exists() or self.uws_deflate.stat().st_mtime < glue.stat().st_mtime \
+                or self.uws_deflate.stat().st_mtime < Path(__file__).stat().st_mtime:
+            log(f"uws-deflate: building {self.uws_deflate} from {archives[-1].name}")
+            steps = [["tar", "-xzf", str(archives[-1])],
+                     ["make", "-C", "uSockets", "WITH_OPENSSL=0"],
+                     ["g++", "-O2", "-std=c++20", "-DPEER_DEFLATE", "-I", "uWebSockets/src",
+                      "-I", "uSockets/src", copy.name, "uSockets/uSockets.a", "-lz",
+                      "-o", self.uws_deflate.name]]
+            for cmd in steps:
+                r = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=900)
+                if r.returncode != 0:
+                    return f"{' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-400:]}"
+        self.versions["uws-deflate"] = archives[-1].name.replace(".tar.gz", "") + \
+            ", -DPEER_DEFLATE (SHARED_COMPRESSOR), publish(..., compress = true)"
         return ""
 
     def _prepare_gorilla(self) -> str:
@@ -416,8 +463,14 @@ class Runner:
             s.ctl_socket = ctl  # type: ignore[attr-defined]
             s.config = cfg  # type: ignore[attr-defined]
             return s
-        if kind == "ws":
+        if kind == "uws-deflate":
+            # It prints nothing when it listens: ready once its pid owns the port.
+            return Server(kind, pin + [str(self.t.uws_deflate), str(port)], None, self.logdir, tag,
+                          port, "", "out")
+        if kind in ("ws", "ws-deflate"):
             env = dict(os.environ, NODE_PATH=str(self.t.ws_modules))
+            if kind == "ws-deflate":
+                env["WS_DEFLATE"] = "1"
             argv = pin + ["node", str(PEERS / "ws" / "server.js"), str(port)]
         elif kind == "beast":
             argv = pin + [str(self.t.beast), str(port)]
@@ -667,6 +720,7 @@ def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
                 "client_cpu_cores": j.get("client_cpu_cores"),
                 "host_other_cores": j.get("host_other_cores"),
                 "max_gap_ms": (j.get("max_gap") or {}).get("ms"),
+                "bytes_per_delivery": (j.get("measured") or {}).get("bytes_per_delivery"),
                 "max_gap_end_sec": (j.get("max_gap") or {}).get("end_sec"),
                 "server_cmd": m["server_cmd"], "gen_cmd": m.get("gen_cmd"),
                 "restart": m.get("restart"),
@@ -798,6 +852,31 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                          f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['max_us'])} | "
                          f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
                          f"{fmt(r['host_other_cores'], 2)} |")
+        elif scenario == "z1":
+            # Against uWebSockets' shared compressor: above 1 means ringcast is ahead.
+            uws = next((x for x in rs if x["variant"] == "uws-deflate" and x.get("deliveries_per_sec")), None)
+            L.append("| server | deliveries/s | µs/deliv | wire B/deliv | × uWS rate | × uWS CPU "
+                     "| × uWS bytes | p50 µs | p99 µs | loss/dup | srv/gen/other |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+            for r in rs:
+                if "deliveries_per_sec" not in r:
+                    L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} "
+                             "| | | | | | | | | |")
+                    continue
+                def ratio(key, inverse):
+                    if not uws or not r.get(key) or not uws.get(key):
+                        return "–"
+                    return fmt(uws[key] / r[key] if inverse else r[key] / uws[key], 2)
+                name = f"**{variant_title(r)}**" if r["variant"] == "ringcast" else variant_title(r)
+                L.append(f"| {name} | {fmt(r['deliveries_per_sec'])} | {fmt(r['us_per_delivery'], 3)} | "
+                         f"{fmt(r.get('bytes_per_delivery'), 1)} | {ratio('deliveries_per_sec', False)} | "
+                         f"{ratio('us_per_delivery', True)} | {ratio('bytes_per_delivery', True)} | "
+                         f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {loss_text(r)}/{r['duplicates']} | "
+                         f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
+                         f"{fmt(r['host_other_cores'], 2)} |")
+            L.append("")
+            L.append("Wire B/deliv: bytes the generator read from the server in the measured window "
+                     "per delivery (frame headers included; the JSON payload is 512 B).")
         else:
             L.append("| server | deliveries/s | × ws | µs/deliv | × ws CPU | p50 µs | p99 µs "
                      "| RSS/conn | loss/dup | srv/gen/other |")
@@ -1171,6 +1250,8 @@ def main() -> int:
         tools.build_dir / "bench-logs" / time.strftime("%Y%m%d-%H%M%S"))
     runner = Runner(a, tools, out, logdir)
     servers = [s for s in ["ringcast"] + peers if s in available]
+    deflate_servers = ["ringcast"] + (
+        tools.prepare(DEFLATE_SERVERS[1:]) if "z1" in scenarios else [])
     t_start = time.monotonic()
     meta = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -1208,6 +1289,9 @@ def main() -> int:
             for rep in range(1, a.repeat + 1):
                 if sc in PEER_SCENARIOS:
                     for s in servers:
+                        runner.one(sc, s, s, rep, flags_of[sc])
+                elif sc == "z1":
+                    for s in deflate_servers:
                         runner.one(sc, s, s, rep, flags_of[sc])
                 elif sc == "scale":
                     for k in ((1, 2) if q else (1, 2, 3)):

@@ -434,6 +434,12 @@ void print_status(json answer) {
     }
     rows.push_back({"closes", cell(take(totals, "slow_closes")) + " slow clients, " + errors});
     rows.push_back({"ring full", cell(take(totals, "ring_full"))});
+    rows.push_back({"compression", cell(take(totals, "deflate_connections")) + " connections, " +
+                                       cell(take(totals, "deflated_messages")) + " messages compressed (" +
+                                       cell(take(totals, "deflate_bytes_in")) + " -> " +
+                                       cell(take(totals, "deflate_bytes_out")) + " bytes), " +
+                                       cell(take(totals, "inflated_messages")) + " inflated, " +
+                                       cell(take(totals, "inflate_errors")) + " inflate errors"});
     rows.push_back({"restarts", cell(take(totals, "worker_restarts"))});
     rows.push_back({"config", "ring " + cell(take(config, "ring")) + ", slab " +
                                   bytes_text(take(config, "slab_bytes")) + ", max message " +

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 
 SKIP = 77
 
@@ -700,7 +701,10 @@ class RawWS:
         payload = bytes(self.buf[off:off + n])
         del self.buf[:off + n]
         fin, rsv, op = bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0xF
-        check(rsv == 0, f"server frame has RSV bits {rsv}")
+        # RSV1 only on the first frame of a data message, and only once permessage-deflate was
+        # agreed (set `deflate = True` after such a handshake).
+        check(rsv == 0 or (rsv == 4 and getattr(self, "deflate", False) and op in (1, 2)),
+              f"server frame has RSV bits {rsv} (opcode {op}, deflate agreed: {getattr(self, 'deflate', False)})")
         check(op in (0, 1, 2, 8, 9, 10), f"server frame has reserved opcode {op}")
         if op >= 8:
             check(fin and n <= 125, f"server control frame fin={fin} len={n}")
@@ -711,10 +715,11 @@ class RawWS:
         deadline = time.monotonic() + timeout
         parts = []
         first_op = None
+        compressed = False
         for _ in range(1_000_000):
             if time.monotonic() > deadline:
                 raise socket.timeout(f"no complete message within {timeout}s")
-            fin, _, op, payload = self.recv_frame(max(0.001, deadline - time.monotonic()))
+            fin, rsv, op, payload = self.recv_frame(max(0.001, deadline - time.monotonic()))
             if op == OP_PING:
                 if auto_pong:
                     self.send_frame(OP_PONG, payload)
@@ -726,11 +731,15 @@ class RawWS:
             if first_op is None:
                 check(op in (OP_TEXT, OP_BIN), f"server sent continuation without a start (op={op})")
                 first_op = op
+                compressed = rsv == 4
+                self.last_compressed = compressed
             else:
                 check(op == OP_CONT, f"server interleaved a new data frame (op={op}) inside a fragmented message")
             parts.append(payload)
             if fin:
                 data = b"".join(parts)
+                if compressed:  # RFC 7692 7.2.2: append the tail, inflate (server keeps no context)
+                    data = zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff")
                 if first_op == OP_TEXT:
                     try:
                         data.decode("utf-8")

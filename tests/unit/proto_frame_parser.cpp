@@ -204,6 +204,69 @@ TEST_CASE("a frame with any reserved bit set is rejected with 1002") {
     }
 }
 
+// ---- permessage-deflate: RSV1 ----------------------------------------------------------------
+
+TEST_CASE("with permessage-deflate, RSV1 on a message's first frame marks it compressed") {
+    const RunOpts o{.limits = {.permessage_deflate = true}};
+    // Compressed payload is not UTF-8 and is not checked as such (the inflated text is).
+    const std::string deflated = "\xf2\x48\xcd\xc9\xc9\x07\x00";
+    expect(frame(Opcode::Text, deflated, {.rsv = 0x40}),
+           events({"text{", msg_data(deflated), "}"}), o);
+    expect(frame(Opcode::Binary, deflated, {.rsv = 0x40}),
+           events({"binary{", msg_data(deflated), "}"}), o);
+    // Fragmented: RSV1 on the first frame only; a ping may come between.
+    expect(cat({frame(Opcode::Text, "\xf2\x48", {.fin = false, .rsv = 0x40}),
+                frame(Opcode::Ping, "p"),
+                frame(Opcode::Continuation, "\xcd\xc9\xc9\x07\x00")}),
+           events({"text{", msg_data("\xf2\x48"), "ping:p", msg_data("\xcd\xc9\xc9\x07\x00"), "}"}), o);
+    // Plain messages stay plain (and UTF-8 checked) on the same connection.
+    expect(frame(Opcode::Text, "\xff"), fails(1007, {"text{"}), o);
+}
+
+TEST_CASE("the parser tells whether the open message is compressed") {
+    struct Probe : Recorder {
+        FrameParser* parser = nullptr;
+        std::vector<bool> seen;
+        void on_message_begin(Opcode op) {
+            Recorder::on_message_begin(op);
+            seen.push_back(parser->message_compressed());
+        }
+    };
+    FrameParser parser(ParserLimits{.permessage_deflate = true});
+    Probe p;
+    p.parser = &parser;
+    Bytes in = cat({frame(Opcode::Text, "ab", {.rsv = 0x40}), frame(Opcode::Text, "cd")});
+    p.chunk = in.data();
+    p.chunk_len = in.size();
+    CHECK_FALSE(parser.feed(in.data(), in.size(), p).violation);
+    CHECK(p.seen == std::vector<bool>{true, false});
+}
+
+TEST_CASE("RSV1 on a continuation or a control frame is 1002, with the extension too") {
+    const RunOpts o{.limits = {.permessage_deflate = true}};
+    expect(cat({frame(Opcode::Text, "a", {.fin = false}),
+                frame(Opcode::Continuation, "b", {.rsv = 0x40})}),
+           fails(1002, {"text{", msg_data("a")}), o);
+    expect(cat({frame(Opcode::Text, "a", {.fin = false, .rsv = 0x40}),
+                frame(Opcode::Continuation, "b", {.rsv = 0x40})}),
+           fails(1002, {"text{", msg_data("a")}), o);
+    for (Opcode op : {Opcode::Ping, Opcode::Pong, Opcode::Close})
+        expect(frame(op, "", {.rsv = 0x40}), fails(1002), o);
+}
+
+TEST_CASE("RSV2 and RSV3 stay reserved with permessage-deflate; RSV1 without it is 1002") {
+    const RunOpts o{.limits = {.permessage_deflate = true}};
+    for (uint8_t rsv : {0x20, 0x10, 0x60, 0x50})
+        expect(frame(Opcode::Text, "x", {.rsv = rsv}), fails(1002), o);
+    expect(frame(Opcode::Text, "x", {.rsv = 0x40}), fails(1002));
+    FrameParser p;
+    Recorder r;
+    Bytes f = frame(Opcode::Binary, "x", {.rsv = 0x40});
+    r.chunk = f.data();
+    r.chunk_len = f.size();
+    CHECK(p.feed(f.data(), f.size(), r).violation.reason == "RSV1 set without permessage-deflate");
+}
+
 TEST_CASE("reserved opcodes 3-7 and 0xB-0xF are rejected with 1002") {
     for (int op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
         expect(frame(Opcode::Text, "x", {.raw_opcode = op}), fails(1002));

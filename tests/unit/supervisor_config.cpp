@@ -46,10 +46,12 @@ Config config_of(std::string_view json) {
     return accepted(parse_config_json(json));
 }
 
-// {"key": value}, or {"bridge": {"inner": value}} for "bridge.inner".
+// {"key": value}, or {"bridge": {"inner": value}} for "bridge.inner" (same for "compression.").
 std::string doc(const std::string& key, const std::string& value) {
-    if (key.starts_with("bridge."))
-        return R"({"bridge": {")" + key.substr(7) + R"(": )" + value + "}}";
+    for (std::string block : {"bridge", "compression"}) {
+        if (key.starts_with(block + "."))
+            return R"({")" + block + R"(": {")" + key.substr(block.size() + 1) + R"(": )" + value + "}}";
+    }
     return R"({")" + key + R"(": )" + value + "}";
 }
 
@@ -130,6 +132,20 @@ TEST_SUITE("defaults") {
         CHECK(c.bridge.maxlen == 100000);
         CHECK(c.bridge.buffer_messages == 100000);
         CHECK(c.bridge.overflow == "drop_oldest");
+        CHECK(c.compression.enabled == true);
+        CHECK(c.compression.min_bytes == 64);
+        CHECK(c.compression.level == 6);
+    }
+
+    TEST_CASE("the compression block is an object of known keys, each named in its error") {
+        CHECK(error_of(R"({"compression": true})") == "compression: must be an object, got boolean");
+        CHECK(error_of(R"({"compression": {"levle": 3}})") ==
+              R"(compression.levle: unknown key (did you mean "compression.level"?))");
+        CHECK(error_of(R"({"compression": {"min_bytes": -1}})").starts_with("compression.min_bytes: "));
+        Config c = config_of(R"({"compression": {"enabled": false, "min_bytes": 1024, "level": 6}})");
+        CHECK_FALSE(c.compression.enabled);
+        CHECK(c.compression.min_bytes == 1024);
+        CHECK(c.compression.level == 6);
     }
 
     TEST_CASE("the defaults are valid") {
@@ -290,6 +306,7 @@ TEST_SUITE("ranges") {
              {"1", "16777216"},
              {"0", "16777217"},
              between + "1 and 16777216"},
+            {"compression.level", {"1", "9"}, {"0", "10"}, between + "1 and 9"},
         };
         // A base where the slab rule cannot interfere with the byte keys' own bounds.
         Config base;
@@ -301,8 +318,9 @@ TEST_SUITE("ranges") {
                 CAPTURE(v);
                 Config c = accepted(parse_config_json(doc(r.key, v), base));
                 nlohmann::json printed = nlohmann::json::parse(to_json(c));
-                nlohmann::json value = r.key.starts_with("bridge.")
-                                           ? printed["bridge"][r.key.substr(7)]
+                const size_t dot = r.key.find('.');
+                nlohmann::json value = dot != std::string::npos
+                                           ? printed[r.key.substr(0, dot)][r.key.substr(dot + 1)]
                                            : printed[r.key];
                 CHECK(value.dump() == v);
             }
@@ -857,8 +875,9 @@ TEST_SUITE("printing") {
     TEST_CASE("to_json prints every key, pretty, and parses back to the same config") {
         std::string text = to_json(Config{});
         auto j = nlohmann::ordered_json::parse(text);
-        CHECK(j.size() == 21);
+        CHECK(j.size() == 22);
         CHECK(j["bridge"].size() == 9);
+        CHECK(j["compression"].size() == 3);
         CHECK(j.begin().key() == "listen");
         CHECK(text.find("\n  \"ring\": 2048,\n") != std::string::npos);
         CHECK(text.back() == '}');
@@ -910,7 +929,7 @@ TEST_SUITE("printing") {
             CAPTURE(key);
             CHECK(usage.find("\n    " + key + "  (") != std::string::npos);
             CHECK(usage.find("default " + def.dump() + ")") != std::string::npos);
-            if (!key.starts_with("bridge.")) {
+            if (!key.starts_with("bridge.") && !key.starts_with("compression.")) {
                 std::string flag = "--" + key;
                 std::replace(flag.begin(), flag.end(), '_', '-');
                 CHECK(usage.find(flag + " ") != std::string::npos);

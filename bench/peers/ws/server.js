@@ -4,6 +4,7 @@
 // as binary. One Node.js process, one thread (the event loop).
 //
 //   node bench/peers/ws/server.js PORT [HOST]     (HOST defaults to 127.0.0.1)
+//   WS_DEFLATE=1 node bench/peers/ws/server.js PORT   (permessage-deflate on)
 //
 // Prints "listening HOST:PORT" on stdout once the socket is bound; SIGTERM/SIGINT exit.
 'use strict';
@@ -20,7 +21,10 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 const wss = new WebSocketServer({
   host,
   port,
-  perMessageDeflate: false,     // the other servers do not compress either
+  // Off, like the other servers, except for the compressed scenario (WS_DEFLATE=1): then
+  // ws's permessage-deflate, compressing every message of 64 bytes or more (ringcast's
+  // min_bytes), for each client that negotiated it.
+  perMessageDeflate: process.env.WS_DEFLATE === '1' ? { threshold: 64 } : false,
   maxPayload: 64 * 1024 * 1024,
   clientTracking: true,
 });
