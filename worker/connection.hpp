@@ -106,9 +106,8 @@ struct Connection {
     uint8_t deflate = 0;          // proto::pack_agreement(): permessage-deflate as negotiated
 
     std::unique_ptr<ConnInput> in;  // null at rest (see ConnInput)
-    // Only for a client that keeps its LZ77 window (no client_no_context_takeover), and only
-    // from its first compressed message on: idle and plain connections pay one pointer.
-    std::unique_ptr<proto::MessageInflater> inflater;
+    // A client that keeps its LZ77 window has its inflater in the shard's kept_inflaters_,
+    // not here: idle and plain connections pay nothing for it.
 
     // Tracking (probes --connections, connection_log): cheap counters, always kept.
     PeerAddr peer;

@@ -13,6 +13,7 @@
 #include <string>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "shm/segment.hpp"
@@ -165,6 +166,10 @@ private:
     // one inflater for every client that resets its context each message, one output buffer.
     std::unique_ptr<proto::MessageDeflater> deflater_;
     std::unique_ptr<proto::MessageInflater> shared_inflater_;
+    // By connection slot: the inflater of each client that keeps its window (no
+    // client_no_context_takeover), made at its first compressed message, dropped in destroy().
+    // A side table, so that Connection, which every idle socket pays for, does not grow.
+    std::unordered_map<uint32_t, std::unique_ptr<proto::MessageInflater>> kept_inflaters_;
     std::vector<uint8_t> inflate_out_;
     uint32_t deflate_open_ = 0;     // open connections here that negotiated the extension
     bool cluster_deflate_ = false;  // some member has such a connection: write both variants

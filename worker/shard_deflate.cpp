@@ -60,9 +60,9 @@ bool Shard::inflate_message(Connection& c, ConnInput& in) {
         if (!shared_inflater_) shared_inflater_ = std::make_unique<proto::MessageInflater>(15);
         inflater = shared_inflater_.get();
     } else {
-        if (!c.inflater)
-            c.inflater = std::make_unique<proto::MessageInflater>(a.client_window_bits);
-        inflater = c.inflater.get();
+        auto& kept = kept_inflaters_[c.slot];
+        if (!kept) kept = std::make_unique<proto::MessageInflater>(a.client_window_bits);
+        inflater = kept.get();
     }
     const uint8_t* src = in.direct ? in.direct : in.assembly.data();
     const size_t n = in.direct ? in.direct_len : in.assembly.size();

@@ -147,11 +147,11 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.msgs_in = c.msgs_in;
         r.msgs_out = c.msgs_out;
         r.deflate = c.deflate;
-        if (c.inflater) {
+        if (auto kept = kept_inflaters_.find(c.slot); kept != kept_inflaters_.end()) {
             // Between messages (a message in progress is carried compressed and inflated
             // by the new process), so the window is the whole of the client's context.
             r.inflate_context = true;
-            r.inflate_window = c.inflater->window();
+            r.inflate_window = kept->second->window();
         }
         if (c.in) capture_input(*c.in, &r);  // else at rest: a fresh parser, nothing pending
         r.out_offset = c.out.front_offset();
@@ -228,10 +228,11 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.deflate = r.deflate;
         if (r.inflate_context) {
             const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
-            c.inflater = std::make_unique<proto::MessageInflater>(a.client_window_bits);
+            auto& kept = kept_inflaters_[c.slot];
+            kept = std::make_unique<proto::MessageInflater>(a.client_window_bits);
             // Cannot fail for a window decode() accepted (<= 32 KiB into a fresh stream); if
             // zlib still refuses, that client's next message fails to inflate and closes 1007.
-            if (!c.inflater->restore(r.inflate_window.data(), r.inflate_window.size()))
+            if (!kept->restore(r.inflate_window.data(), r.inflate_window.size()))
                 RC_LOG_WARN("event=inflate_window_lost conn=%u", r.serial);
         }
         ConnInput& in = input(c);

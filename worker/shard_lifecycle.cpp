@@ -23,7 +23,7 @@ namespace {
 
 // What a connection negotiated, for probes --connections: false, or the agreed parameters
 // and whether it holds an inflate context right now.
-std::string deflate_json(const Connection& c) {
+std::string deflate_json(const Connection& c, bool inflate_context) {
     if (!c.deflate) return "false";
     const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
     char text[160];
@@ -31,7 +31,7 @@ std::string deflate_json(const Connection& c) {
                   "{\"client_no_context_takeover\":%s,\"client_max_window_bits\":%u,"
                   "\"inflate_context\":%s}",
                   a.client_no_context_takeover ? "true" : "false", a.client_window_bits,
-                  c.inflater ? "true" : "false");
+                  inflate_context ? "true" : "false");
     return text;
 }
 
@@ -80,7 +80,7 @@ void Shard::destroy(Connection& c) {
     c.out.drop_after(0, [this, &c](const OutFrame& f) { drop_frame(c, f); });
     recycle_held(c);
     release_input(c);
-    c.inflater.reset();
+    kept_inflaters_.erase(c.slot);
     if (c.in_paused) {
         std::erase(paused_, &c);
         c.in_paused = false;
@@ -186,7 +186,7 @@ void Shard::dump_connections() {
             static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
             static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
             static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size(),
-            deflate_json(c).c_str());
+            deflate_json(c, kept_inflaters_.count(c.slot) != 0).c_str());
         if (n > 0) text.append(line, std::min(static_cast<size_t>(n), sizeof line - 1));
     }
     dump_ = std::move(text);
