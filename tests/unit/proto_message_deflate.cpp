@@ -215,3 +215,20 @@ TEST_CASE("corrupt DEFLATE data is refused") {
     REQUIRE(inf.inflate(z.data(), z.size(), out, 1 << 20, false) == InflateResult::Ok);
     CHECK(out == msg);
 }
+
+TEST_CASE("one inflate stream reads a run of once-compressed messages, as a context-keeping client does") {
+    // A receiver may keep one inflater for every message the server sends: each payload must
+    // leave the stream at a block boundary, whatever its size.
+    MessageDeflater d(6);
+    MessageInflater receiver;
+    for (size_t len : {size_t{64}, size_t{100}, size_t{126}, size_t{513}, size_t{4000},
+                       size_t{16384}, size_t{200000}, size_t{77}}) {
+        CAPTURE(len);
+        const Bytes msg = bytes_of(json_text(len));
+        const Bytes z = compress(d, msg);
+        REQUIRE(!z.empty());
+        Bytes out;
+        REQUIRE(receiver.inflate(z.data(), z.size(), out, 1u << 20, true) == InflateResult::Ok);
+        CHECK(out == msg);
+    }
+}
