@@ -1,26 +1,13 @@
 // proto/extension_offer.cpp: the Sec-WebSocket-Extensions grammar and the permessage-deflate
 // offer checks; the rules are listed at the top of extension_offer.hpp.
 #include "proto/extension_offer.hpp"
+#include "proto/http_token.hpp"
 
 namespace ringcast::proto {
 namespace {
 
-constexpr bool is_tchar(char ch) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
-}
-
-constexpr char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr bool iequals(std::string_view s, std::string_view lower_ascii) {
-    if (s.size() != lower_ascii.size()) return false;
-    for (size_t i = 0; i < s.size(); ++i)
-        if (lower(s[i]) != lower_ascii[i]) return false;
-    return true;
-}
+using http::iequals;
+using http::is_tchar;
 
 // 8..15 in decimal without leading zeros (RFC 7692 §7.1.2.1: 1*DIGIT, no leading zero).
 constexpr int window_bits(std::string_view v) {

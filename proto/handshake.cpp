@@ -1,6 +1,7 @@
 // proto/handshake.cpp: the opening-handshake parser, the accept key and the response bytes.
 // The rules and their order are listed at the top of handshake.hpp.
 #include "proto/handshake.hpp"
+#include "proto/http_token.hpp"
 
 #include <openssl/evp.h>
 
@@ -13,15 +14,11 @@ namespace {
 
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-constexpr bool is_tchar(unsigned char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+using http::iequals;
+using http::is_tchar;
 
 constexpr bool is_token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-        return is_tchar(static_cast<unsigned char>(c));
-    });
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(c); });
 }
 
 // Controls other than HTAB, and DEL; obs-text (0x80..0xFF) is allowed in values.
@@ -31,18 +28,6 @@ constexpr bool is_ctl(unsigned char c) {
 
 constexpr bool is_ows(char c) {
     return c == ' ' || c == '\t';
-}
-
-constexpr char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// `lower_ascii` is already lower case.
-constexpr bool iequals(std::string_view s, std::string_view lower_ascii) {
-    if (s.size() != lower_ascii.size()) return false;
-    for (size_t i = 0; i < s.size(); ++i)
-        if (lower(s[i]) != lower_ascii[i]) return false;
-    return true;
 }
 
 constexpr std::string_view trim_ows(std::string_view s) {

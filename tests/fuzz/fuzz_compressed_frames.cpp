@@ -19,15 +19,9 @@
 #include "proto/frame_parser.hpp"
 #include "proto/message_deflate.hpp"
 
-using namespace ringcast::proto;
+#include "tests/support/fuzz_check.hpp"
 
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
+using namespace ringcast::proto;
 
 namespace {
 

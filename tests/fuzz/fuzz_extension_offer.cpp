@@ -12,15 +12,9 @@
 
 #include "proto/extension_offer.hpp"
 
-using namespace ringcast::proto;
+#include "tests/support/fuzz_check.hpp"
 
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
+using namespace ringcast::proto;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string header(reinterpret_cast<const char*>(data), size);
