@@ -7,6 +7,7 @@
  */
 #include "supervisor/config.hpp"
 
+#include "base/bounded_file.hpp"
 #include "base/secret_file.hpp"
 
 #include <fcntl.h>
@@ -594,38 +595,30 @@ std::optional<std::string> disabled_bridge_warning(const Json& object, const Bri
            "bridge settings (redis " + bridge.redis + "); set it to true to relay through Redis";
 }
 
-std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge, ConfigNotes& notes) {
+// A nested block ("bridge", "compression"): every key read by its own table, named with the
+// block's prefix.
+template <class Target>
+std::optional<ConfigError> apply_section(std::string_view name, const Json& object,
+                                         std::span<const Setting<Target>> settings, Target& target) {
     if (!object.is_object())
-        return ConfigError{"bridge", "must be an object, got " + type_name(object)};
+        return ConfigError{std::string(name), "must be an object, got " + type_name(object)};
+    const std::string prefix = std::string(name) + ".";
     for (const auto& item : object.items()) {
-        std::string key = "bridge." + item.key();
-        const auto* s = find_setting<BridgeConfig>(kBridgeSettings, item.key());
-        if (!s)
-            return ConfigError{
-                key, "unknown key" +
-                         suggestion(item.key(), keys_of<BridgeConfig>(kBridgeSettings), "bridge.")};
-        if (auto e = apply_json(*s, item.value(), key, bridge)) return e;
+        std::string key = prefix + item.key();
+        const auto* s = find_setting<Target>(settings, item.key());
+        if (!s) return ConfigError{key, "unknown key" + suggestion(item.key(), keys_of<Target>(settings), prefix)};
+        if (auto e = apply_json(*s, item.value(), key, target)) return e;
     }
+    return {};
+}
+
+std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge, ConfigNotes& notes) {
+    if (auto e = apply_section<BridgeConfig>("bridge", object, kBridgeSettings, bridge)) return e;
     if (object.contains("password_file")) {
         if (auto reason = readable_password_file(bridge.password_file))
             return ConfigError{"bridge.password_file", *reason};
     }
     if (auto w = disabled_bridge_warning(object, bridge)) notes.warnings.push_back(std::move(*w));
-    return {};
-}
-
-std::optional<ConfigError> apply_compression(const Json& object, CompressionConfig& z) {
-    if (!object.is_object())
-        return ConfigError{"compression", "must be an object, got " + type_name(object)};
-    for (const auto& item : object.items()) {
-        std::string key = "compression." + item.key();
-        const auto* s = find_setting<CompressionConfig>(kCompressionSettings, item.key());
-        if (!s)
-            return ConfigError{key, "unknown key" + suggestion(item.key(),
-                                                               keys_of<CompressionConfig>(kCompressionSettings),
-                                                               "compression.")};
-        if (auto e = apply_json(*s, item.value(), key, z)) return e;
-    }
     return {};
 }
 
@@ -637,7 +630,9 @@ std::optional<ConfigError> apply_object(const Json& object, Config& c) {
             continue;
         }
         if (key == "compression") {
-            if (auto e = apply_compression(item.value(), c.compression)) return e;
+            if (auto e = apply_section<CompressionConfig>("compression", item.value(), kCompressionSettings,
+                                                          c.compression))
+                return e;
             continue;
         }
         const auto* s = find_setting<Config>(kSettings, key);
@@ -729,27 +724,13 @@ std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
     return base;
 }
 
-struct Fd {
-    int fd;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
+// A config is a few hundred bytes; the bound stops `--config /dev/zero` from eating memory.
 Reason read_file(const std::string& path, std::string& out) {
-    Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (file.fd < 0) return "cannot read " + quote(path) + ": " + std::strerror(errno);
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(file.fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return "cannot read " + quote(path) + ": " + std::strerror(errno);
-        if (n == 0) return {};
-        out.append(buf, static_cast<size_t>(n));
-        // A config is a few hundred bytes; this stops `--config /dev/zero` from eating memory.
-        if (out.size() > kMaxConfigFileBytes)
-            return "cannot read " + quote(path) + ": larger than 1 MiB";
-    }
+    const BoundedRead r = read_bounded_file(path, kMaxConfigFileBytes, out);
+    if (r.failure == BoundedRead::Failure::System)
+        return "cannot read " + quote(path) + ": " + std::strerror(r.error);
+    if (r.failure == BoundedRead::Failure::TooLarge) return "cannot read " + quote(path) + ": larger than 1 MiB";
+    return {};
 }
 
 // ---- --help -------------------------------------------------------------------------------
