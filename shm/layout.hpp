@@ -19,7 +19,7 @@
 namespace ringcast::shm {
 
 inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
-inline constexpr uint32_t kLayoutVersion = 4;              // bump on any change to this file
+inline constexpr uint32_t kLayoutVersion = 5;              // bump on any change to this file
 inline constexpr size_t kCacheLine = 64;
 inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
 inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
@@ -92,6 +92,24 @@ static_assert(sizeof(Cursor) == kCacheLine);
 inline constexpr uint16_t kCountedCloseCodes[] = {1002, 1007, 1008, 1009, 1011};
 inline constexpr size_t kCountedCloseCodeCount = std::size(kCountedCloseCodes);
 
+// Why an upgrade was refused (ringcast_upgrades_rejected_total{reason}); the names are the
+// metrics labels, in this order.
+enum class RejectReason : uint32_t {
+    BadRequest,          // not a valid WebSocket upgrade (400, 405, 426, 431, 505)
+    Origin,              // 403: Origin not on the allowlist, or missing when that is refused
+    Auth,                // 401: no token where one is required, or a bad one
+    MaxConnections,      // 503: the node holds max_connections
+    MaxConnectionsPerIp, // 503: the source address holds max_connections_per_ip
+    HandshakeTimeout,    // no complete request within handshake_timeout_ms
+};
+inline constexpr size_t kRejectReasonCount = 6;
+inline constexpr const char* kRejectReasonNames[kRejectReasonCount] = {
+    "bad_request", "origin", "auth", "max_connections", "max_connections_per_ip",
+    "handshake_timeout"};
+// One slot per admission::JwtError value (to_string gives the label); kept here as a count so
+// shm/ needs nothing of admission/ (a static_assert in the worker checks they agree).
+inline constexpr size_t kAuthFailureCount = 12;
+
 // Counters of one member. Written only by that member (relaxed load + store, no RMW); read
 // by the supervisor at any time.
 struct Stats {
@@ -115,6 +133,14 @@ struct Stats {
     std::atomic<uint64_t> deflate_bytes_out;    // and after
     std::atomic<uint64_t> inflated_messages;    // compressed client messages inflated
     std::atomic<uint64_t> inflate_errors;       // corrupt or too big when inflated (closed)
+    // Admission (docs/admission.md).
+    std::atomic<uint64_t> upgrades_rejected[kRejectReasonCount];  // by RejectReason
+    std::atomic<uint64_t> auth_failures[kAuthFailureCount];  // by admission::JwtError (label)
+    std::atomic<uint64_t> rate_limited;     // messages over a connection's rate limit
+    std::atomic<uint64_t> listener_sends;   // data messages from listeners (closed or dropped)
+    std::atomic<uint64_t> token_expired;    // connections closed when their token expired
+    std::atomic<uint64_t> listeners;        // gauge: open connections that may not publish
+    std::atomic<uint64_t> authenticated;    // gauge: open connections admitted with a token
 };
 
 // Where a member's *input* stands, for the next process of the same member: the bridge notes
@@ -131,6 +157,16 @@ struct ResumePoint {
     ResumeNote slots[2];
 };
 
+// Open connections per source address held by one member (docs/admission.md), so that
+// max_connections_per_ip holds across the node. Two rows of counters, each indexed by its own
+// seeded hash of the address; the node's count for an address is the smaller of its two row
+// sums over every member: a count-min sketch, never below the true count, above it only when
+// the address collides with a busy one in both rows. One writer: the member's thread.
+inline constexpr uint32_t kAddressBuckets = 4096;
+struct AddressCounts {
+    std::atomic<uint32_t> rows[2][kAddressBuckets];
+};
+
 struct alignas(kCacheLine) ControlBlock {
     alignas(kCacheLine) std::atomic<uint32_t> state;  // MemberState
     alignas(kCacheLine) std::atomic<int32_t> pid;
@@ -140,6 +176,7 @@ struct alignas(kCacheLine) ControlBlock {
         std::atomic<uint32_t> sleeping;  // consumer is (about to be) blocked on its eventfd
     alignas(kCacheLine) Stats stats;
     alignas(kCacheLine) ResumePoint resume;  // written only by the member's own process
+    alignas(kCacheLine) AddressCounts addresses;  // shards only; zeroed when a member joins fresh
 };
 static_assert(offsetof(ControlBlock, pid) == 1 * kCacheLine);
 static_assert(offsetof(ControlBlock, incarnation) == 2 * kCacheLine);
@@ -170,6 +207,7 @@ struct alignas(kCacheLine) SegmentHeader {
     uint64_t total_bytes;
     uint32_t hugepages;  // 1 when backed by hugetlbfs
     int32_t creator_pid;
+    uint64_t address_seed;  // random, per segment: keys the AddressCounts hashes
 };
 static_assert(offsetof(SegmentHeader, magic) == 0);
 static_assert(sizeof(SegmentHeader) % kCacheLine == 0);

@@ -5,6 +5,8 @@
 #include "shm/segment.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <boost/interprocess/file_mapping.hpp>
@@ -23,6 +25,12 @@ namespace ringcast::shm {
 namespace bip = boost::interprocess;
 
 namespace {
+
+uint64_t now_for_seed() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 constexpr mode_t kMode = 0660;  // the supervisor and its workers may run as a shared group
 
@@ -111,6 +119,9 @@ void initialise(uint8_t* base, const Geometry& g, const Layout& l, bool hugepage
     h->total_bytes = l.total_bytes;
     h->hugepages = hugepages ? 1 : 0;
     h->creator_pid = static_cast<int32_t>(::getpid());
+    // Unpredictable, so a client cannot pick addresses that collide in both rows on purpose.
+    if (::getrandom(&h->address_seed, sizeof h->address_seed, 0) != sizeof h->address_seed)
+        h->address_seed = static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^ now_for_seed();
     // The blocks hold atomics: construct them (the fresh mapping is already zero).
     for (uint32_t m = 0; m < g.members; ++m) {
         new (base + l.control_offset + uint64_t{m} * sizeof(ControlBlock)) ControlBlock{};

@@ -8,6 +8,37 @@
 
 namespace ringcast::worker {
 
+// Who may connect and publish, and the bounds on each client (docs/admission.md). Decided at
+// the upgrade by the shard that accepted the socket; all of it can change at run time (the
+// supervisor sends a new copy with the "admission" command; key files are read again then).
+struct AdmissionSettings {
+    std::vector<std::string> allowed_origins;  // empty = no Origin check
+    bool allow_missing_origin = true;          // a request without Origin (not a browser)
+
+    bool auth_required = false;     // no token (or a bad one) = 401
+    std::string hmac_secret_file;   // at most one of the two; with neither, tokens are not read
+    std::string public_key_file;
+    std::string audience;           // "" = aud not checked
+    std::string issuer;             // "" = iss not checked
+    uint32_t leeway_s = 0;
+    bool default_publish = true;     // auth.default_role: "publisher" (true) or "listener"
+    bool listener_send_close = true; // auth.listener_send: "close" (1008) or "drop" (counted)
+    bool close_on_expiry = true;     // a token's exp reached mid-connection: 1008 "token expired"
+
+    uint32_t max_connections = 0;         // open connections on this node; 0 = no limit
+    uint32_t max_connections_per_ip = 0;  // per source address on this node; 0 = no limit
+    uint32_t handshake_timeout_ms = 10000;
+
+    // Inbound rate limit per connection (two token buckets); 0 per second = unlimited.
+    uint64_t messages_per_s = 0;
+    uint64_t bytes_per_s = 0;
+    uint64_t burst_messages = 0;
+    uint64_t burst_bytes = 0;
+    bool rate_limit_close = true;  // rate_limit.policy: "close" (1008 "rate limit") or "drop"
+
+    friend bool operator==(const AdmissionSettings&, const AdmissionSettings&) = default;
+};
+
 struct ShardOptions {
     uint32_t member = 0;    // this shard's index in the shm fabric
     int listen_fd = -1;     // its own SO_REUSEPORT listener (inherited)
@@ -26,6 +57,7 @@ struct Settings {
     bool compression = true;
     uint32_t compression_min_bytes = 64;
     uint32_t compression_level = 6;
+    AdmissionSettings admission;
 };
 
 struct WorkerOptions {
