@@ -26,8 +26,9 @@ bool send_command(int sock, const std::string& cmd, int fd) {
 }
 
 std::string read_command(int sock, int* fd, int flags) {
-    char buf[kMaxCommandBytes + 1];
-    iovec iov{buf, kMaxCommandBytes};
+    // One buffer per thread: callers poll with MSG_DONTWAIT, which should not allocate.
+    thread_local std::string buf(kMaxCommandBytes, '\0');
+    iovec iov{buf.data(), kMaxCommandBytes};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -40,7 +41,7 @@ std::string read_command(int sock, int* fd, int flags) {
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
     }
-    return std::string(buf, static_cast<size_t>(n));
+    return std::string(buf.data(), static_cast<size_t>(n));
 }
 
 }  // namespace ringcast

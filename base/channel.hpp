@@ -7,8 +7,9 @@
 
 namespace ringcast {
 
-// Longest command either side sends; longer messages are truncated by the reader.
-inline constexpr size_t kMaxCommandBytes = 255;
+// Longest command either side sends; longer messages are truncated by the reader. Most are a
+// word or two; the admission settings (an Origin allowlist, key file paths) are the longest.
+inline constexpr size_t kMaxCommandBytes = 64 * 1024;
 
 // One command, with `fd` passed over SCM_RIGHTS when >= 0. False when it was not sent whole.
 bool send_command(int sock, const std::string& cmd, int fd);
