@@ -77,6 +77,8 @@ std::string_view reason_phrase(int status) {
     switch (status) {
         case 400:
             return "Bad Request";
+        case 401:
+            return "Unauthorized";
         case 403:
             return "Forbidden";
         case 404:
@@ -117,7 +119,7 @@ void HandshakeParser::reset() {
     error_reason_ = {};
     request_ = HandshakeRequest{};
     seen_request_line_ = false;
-    seen_host_ = seen_origin_ = seen_key_ = seen_version_ = false;
+    seen_host_ = seen_origin_ = seen_key_ = seen_version_ = seen_authorization_ = false;
     seen_upgrade_ = upgrade_websocket_ = connection_upgrade_ = false;
     version_.clear();
 }
@@ -230,6 +232,12 @@ void HandshakeParser::on_header(std::string_view line) {
         if (seen_origin_) return reject(400, "duplicate Origin");
         seen_origin_ = true;
         request_.origin = value;
+        request_.has_origin = true;
+    } else if (iequals(name, "authorization")) {
+        // Two credentials would leave the server to guess which one to check.
+        if (seen_authorization_) return reject(400, "duplicate Authorization");
+        seen_authorization_ = true;
+        request_.authorization = value;
     } else if (iequals(name, "sec-websocket-protocol")) {
         append_list(request_.protocols, value);
     } else if (iequals(name, "sec-websocket-extensions")) {
@@ -281,7 +289,8 @@ std::string compute_accept_key(std::string_view client_key) {
     return std::string(reinterpret_cast<const char*>(b64.data()), static_cast<size_t>(len));
 }
 
-std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions) {
+std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions,
+                                  std::string_view protocol) {
     std::string accept = compute_accept_key(req.key);
     if (accept.empty()) return {};
     std::string out;
@@ -295,11 +304,15 @@ std::string build_accept_response(const HandshakeRequest& req, std::string_view 
         out += "\r\nSec-WebSocket-Extensions: ";
         out += extensions;
     }
+    if (!protocol.empty()) {
+        out += "\r\nSec-WebSocket-Protocol: ";
+        out += protocol;
+    }
     out += "\r\n\r\n";
     return out;
 }
 
-std::string build_error_response(int status, std::string_view reason) {
+std::string build_error_response(int status, std::string_view reason, std::string_view extra_headers) {
     if (status < 400 || status > 599) status = 500;
     std::string out;
     out.reserve(200 + reason.size());
@@ -312,6 +325,7 @@ std::string build_error_response(int status, std::string_view reason) {
     out += "\r\nConnection: close\r\n";
     if (status == 405) out += "Allow: GET\r\n";
     if (status == 426) out += "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+    out += extra_headers;
     out += "\r\n";
     out += reason;
     return out;

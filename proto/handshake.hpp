@@ -38,6 +38,8 @@ namespace ringcast::proto {
 struct HandshakeRequest {
     // protocols and extensions are the raw Sec-WebSocket-Protocol/-Extensions values.
     std::string method, target, host, key, origin, protocols, extensions;
+    std::string authorization;  // the Authorization value (at most one such header, else 400)
+    bool has_origin = false;    // an Origin header was sent (its value may still be empty)
     int http_minor = 1;
 };
 
@@ -82,6 +84,7 @@ class HandshakeParser {
     HandshakeRequest request_;
     bool seen_request_line_ = false;
     bool seen_host_ = false, seen_origin_ = false, seen_key_ = false, seen_version_ = false;
+    bool seen_authorization_ = false;
     bool seen_upgrade_ = false, upgrade_websocket_ = false, connection_upgrade_ = false;
     std::string version_;
 };
@@ -93,15 +96,18 @@ std::string compute_accept_key(std::string_view client_key);
 // True when `key` is 24 base64 characters that decode to exactly 16 bytes (RFC 6455 §4.1).
 bool is_valid_client_key(std::string_view key);
 
-// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept, and
-// Sec-WebSocket-Extensions when `extensions` (the agreed response value) is not empty; no
-// subprotocol is chosen. Empty only if libcrypto fails (answer 500 then).
-std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions = {});
+// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept,
+// Sec-WebSocket-Extensions when `extensions` (the agreed response value) is not empty, and
+// Sec-WebSocket-Protocol when `protocol` (one the client offered) is not empty. Empty only if
+// libcrypto fails (answer 500 then).
+std::string build_accept_response(const HandshakeRequest& req, std::string_view extensions = {},
+                                  std::string_view protocol = {});
 
 // A complete error response that closes the connection: status line with the standard reason
 // phrase, Content-Type: text/plain, Content-Length, Connection: close, body = reason. 405 adds
 // "Allow: GET"; 426 adds "Upgrade: websocket" and "Sec-WebSocket-Version: 13". A status outside
 // 400..599 is sent as 500, so a caller's mistake still yields a well-formed error.
-std::string build_error_response(int status, std::string_view reason);
+// `extra_headers`: whole header lines, each ending in CRLF ("Retry-After: 1\r\n").
+std::string build_error_response(int status, std::string_view reason, std::string_view extra_headers = {});
 
 }  // namespace ringcast::proto

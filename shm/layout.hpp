@@ -141,6 +141,7 @@ struct Stats {
     std::atomic<uint64_t> token_expired;    // connections closed when their token expired
     std::atomic<uint64_t> listeners;        // gauge: open connections that may not publish
     std::atomic<uint64_t> authenticated;    // gauge: open connections admitted with a token
+    std::atomic<uint64_t> admitted;         // gauge: connections past the upgrade (max_connections)
 };
 
 // Where a member's *input* stands, for the next process of the same member: the bridge notes

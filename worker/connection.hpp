@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "admission/rate_limit.hpp"
 #include "proto/frame_parser.hpp"
 #include "proto/handshake.hpp"
 #include "proto/message_deflate.hpp"
@@ -81,6 +82,21 @@ struct PeerName {
     char text[56];
 };
 
+// Connection::admission bits: what the upgrade decided. A token's facts (subject, expiry) and
+// a connection's rate buckets live in the shard's side table (Shard::grants_), so a
+// connection without them pays one byte.
+inline constexpr uint8_t kAdmitted = 1;        // passed the upgrade: counted on the node
+inline constexpr uint8_t kListener = 2;        // may not publish data messages
+inline constexpr uint8_t kAuthenticated = 4;   // admitted with a token (it has a grant)
+
+// What a token (or the rate limit) left on a connection; in Shard::grants_ by slot.
+struct ConnGrant {
+    std::string subject;                 // the token's sub
+    int64_t expires_at_ms = INT64_MAX;   // the token's exp (Unix ms); INT64_MAX = never
+    admission::InboundBuckets buckets{};
+    bool buckets_set = false;            // filled at the first message under a rate limit
+};
+
 struct Connection {
     // Touched for every delivery (deliver_from_rings, flush_sends): kept together up front.
     SendQueue out;
@@ -104,6 +120,7 @@ struct Connection {
     bool ping_outstanding = false;
     uint16_t close_code = 0;      // the code we sent (or echoed), 0 = none (TCP only)
     uint8_t deflate = 0;          // proto::pack_agreement(): permessage-deflate as negotiated
+    uint8_t admission = 0;        // kAdmitted | kListener | ... (docs/admission.md)
 
     std::unique_ptr<ConnInput> in;  // null at rest (see ConnInput)
     // A client that keeps its LZ77 window has its inflater in the shard's kept_inflaters_,

@@ -1,6 +1,8 @@
 // Handoff wire format and socket helpers.
 #include "worker/handoff.hpp"
 
+#include "admission/jwt.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,6 +122,14 @@ std::vector<uint8_t> encode(const ShardState& s) {
             w.put(o.len);
             if (o.producer == 0xFFFF) w.bytes(o.owned);
         }
+        w.put(c.admission);
+        w.put<uint8_t>(c.has_grant);
+        if (c.has_grant) {
+            w.bytes(std::vector<uint8_t>(c.grant.subject.begin(), c.grant.subject.end()));
+            w.put(c.grant.expires_at_ms);
+            w.put<uint8_t>(c.grant.buckets_set);
+            w.put(c.grant.buckets);
+        }
     }
     return std::move(w.buf);
 }
@@ -160,6 +170,18 @@ bool decode(const std::vector<uint8_t>& blob, ShardState* s) {
             if (!r.get(&o.producer) || !r.get(&o.seq) || !r.get(&o.len)) return false;
             if (o.producer == 0xFFFF && !r.bytes(&o.owned)) return false;
             c.out.push_back(std::move(o));
+        }
+        uint8_t has_grant = 0;
+        if (!r.get(&c.admission) || !r.get(&has_grant)) return false;
+        c.has_grant = has_grant != 0;
+        if (c.has_grant) {
+            std::vector<uint8_t> subject;
+            uint8_t buckets_set = 0;
+            if (!r.bytes(&subject) || subject.size() > admission::kMaxTokenBytes || !r.get(&c.grant.expires_at_ms) ||
+                !r.get(&buckets_set) || !r.get(&c.grant.buckets))
+                return false;
+            c.grant.subject.assign(subject.begin(), subject.end());
+            c.grant.buckets_set = buckets_set != 0;
         }
         s->conns.push_back(std::move(c));
     }

@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "proto/frame_parser.hpp"
+#include "worker/connection.hpp"
 
 namespace ringcast::worker::handoff {
 
-inline constexpr uint32_t kWireVersion = 3;
+inline constexpr uint32_t kWireVersion = 4;
 inline constexpr size_t kMaxFdsPerMessage = 253;   // SCM_MAX_FD
 inline constexpr size_t kChunkBytes = 32 * 1024;   // SEQPACKET messages stay small
 
@@ -43,6 +44,12 @@ struct ConnRecord {
     bool msg_compressed = false;
     bool inflate_context = false;
     std::vector<uint8_t> inflate_window;
+    // Admission (docs/admission.md): role and counting bits, and the token's subject and
+    // expiry and the rate buckets when the connection has them (the buckets' clock is the
+    // system-wide monotonic one, so they go on where they were).
+    uint8_t admission = 0;
+    bool has_grant = false;
+    ConnGrant grant;
     uint64_t rx_age_ns = 0;
     uint64_t age_ns = 0;                 // since accept (tracking survives the handoff)
     uint64_t bytes_in = 0, bytes_out = 0, msgs_in = 0, msgs_out = 0;

@@ -78,6 +78,8 @@ int Shard::setup() {
     producer_ = std::make_unique<shm::Producer>(segment_, options_.member);
     consumer_ = std::make_unique<shm::Consumer>(segment_, options_.member);
     now_ns_ = monotonic_ns();
+    pick_up_policy();
+    if (!policy_) policy_ = std::get<std::shared_ptr<const AdmissionPolicy>>(make_admission_policy({}));
     if (adopting_) {
         // The old process is frozen and keeps its hands off shared memory until our ack:
         // rebuild from its state (reading shm only), then wait for the go.
@@ -102,6 +104,7 @@ int Shard::setup() {
         }
         prepared_.store(true, std::memory_order_release);
     }
+    recount_addresses();  // ours alone from here on: a dead predecessor's counts go
     arm_wake();
     accepting_ = true;
     arm_accept();
@@ -171,6 +174,9 @@ void Shard::loop() {
         }
         shm::set_gauge(stats.connections, live_connections_);
         shm::set_gauge(stats.deflate_connections, deflate_open_);
+        shm::set_gauge(stats.admitted, admitted_);
+        shm::set_gauge(stats.listeners, listeners_);
+        shm::set_gauge(stats.authenticated, authenticated_);
 
         if (handled > 0 || io_uring_cq_ready(ring) > 0 || (freezing_ && quiescent())) {
             // Busy: submit and collect whatever completed, without blocking.

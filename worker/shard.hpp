@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "shm/segment.hpp"
 #include "shm/ring.hpp"
+#include "worker/admission_policy.hpp"
 #include "worker/connection.hpp"
 #include "worker/handoff.hpp"
 #include "worker/options.hpp"
@@ -42,6 +44,9 @@ public:
     // Thread-safe: asks the reactor to close every client with `code` (1001 going away,
     // 1012 service restart) after flushing, and return.
     void stop(uint16_t code = 1001);
+    // Thread-safe: who may connect and publish (docs/admission.md). Before run() it is the
+    // policy the shard starts with; later the shard takes it at its next housekeeping pass.
+    void set_admission(std::shared_ptr<const AdmissionPolicy> policy);
     // Thread-safe: the slow-client bound, changeable at run time.
     void set_max_buffered_bytes(uint64_t v) { max_buffered_.store(v, std::memory_order_relaxed); }
 
@@ -113,6 +118,17 @@ private:
     void housekeeping(uint64_t now);
     inline void wake_consumers();
 
+    // Admission (shard_admission.cpp).
+    bool admit_upgrade(Connection& c, const proto::HandshakeRequest& req, std::string* protocol);
+    void refuse_upgrade(Connection& c, int status, std::string_view reason, shm::RejectReason why,
+                        std::string_view headers = {});
+    bool refuse_message(Connection& c, ConnInput& in, bool close, std::string_view reason);
+    bool within_rate(Connection& c, size_t len);
+    void count_admitted(Connection& c, int delta);
+    void recount_addresses();
+    void pick_up_policy();
+    void expire_tokens();
+
     void queue_owned(Connection& c, const uint8_t* data, size_t n);
     void queue_close(Connection& c, uint16_t code, std::string_view reason);
     inline void mark_dirty(Connection& c);
@@ -173,6 +189,18 @@ private:
     std::vector<uint8_t> inflate_out_;
     uint32_t deflate_open_ = 0;     // open connections here that negotiated the extension
     bool cluster_deflate_ = false;  // some member has such a connection: write both variants
+
+    // Admission: the policy in force, one handed over by set_admission() and not yet taken,
+    // the grants of connections that have one (by slot), and what the gauges publish.
+    std::shared_ptr<const AdmissionPolicy> policy_;
+    std::mutex policy_mutex_;
+    std::shared_ptr<const AdmissionPolicy> policy_next_;
+    std::atomic<bool> policy_pending_{false};
+    std::unordered_map<uint32_t, ConnGrant> grants_;
+    uint32_t admitted_ = 0;
+    uint32_t listeners_ = 0;
+    uint32_t authenticated_ = 0;
+    uint64_t next_expiry_check_ns_ = 0;
 
     uint64_t wake_value_ = 0;
     uint32_t next_serial_ = 1;

@@ -102,7 +102,7 @@ void Shard::on_accept(int res, bool more) {
     input(c).handshake = std::make_unique<proto::HandshakeParser>();
     c.last_rx_ns = now_ns_;
     c.opened_ns = now_ns_;
-    c.linger_deadline_ns = now_ns_ + kHandshakeTimeoutNs;
+    c.linger_deadline_ns = now_ns_ + uint64_t{policy_->settings.handshake_timeout_ms} * kMs;
     c.peer = describe_peer(res);
     ++live_connections_;
     shm::count(segment_.control(options_.member).stats.accepted, 1);
@@ -120,17 +120,13 @@ void Shard::receive_handshake(Connection& c, const uint8_t* data, size_t n) {
         return;
     }
     if (st == proto::HandshakeStatus::Rejected) {
-        std::string resp = proto::build_error_response(in.handshake->error_status(), in.handshake->error_reason());
         RC_LOG_DEBUG("event=handshake_rejected status=%d reason=\"%.*s\"", in.handshake->error_status(),
                      static_cast<int>(in.handshake->error_reason().size()), in.handshake->error_reason().data());
-        queue_owned(c, reinterpret_cast<const uint8_t*>(resp.data()), resp.size());
-        c.state = ConnState::Closing;
-        c.want_close = true;
-        c.linger_deadline_ns = now_ns_ + kLingerNs;
-        in.handshake.reset();
-        std::string().swap(in.handshake_bytes);
+        refuse_upgrade(c, in.handshake->error_status(), in.handshake->error_reason(), shm::RejectReason::BadRequest);
         return;
     }
+    std::string protocol;
+    if (!admit_upgrade(c, in.handshake->request(), &protocol)) return;
     // permessage-deflate: an offer we cannot honour is declined, never a failed upgrade.
     std::string extensions;
     if (settings_.compression && !in.handshake->request().extensions.empty()) {
@@ -141,7 +137,7 @@ void Shard::receive_handshake(Connection& c, const uint8_t* data, size_t n) {
             extensions = proto::permessage_deflate_response(a);
         }
     }
-    std::string resp = proto::build_accept_response(in.handshake->request(), extensions);
+    std::string resp = proto::build_accept_response(in.handshake->request(), extensions, protocol);
     size_t used = in.handshake->consumed();
     in.handshake.reset();
     std::string().swap(in.handshake_bytes);

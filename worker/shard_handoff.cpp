@@ -147,6 +147,11 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.msgs_in = c.msgs_in;
         r.msgs_out = c.msgs_out;
         r.deflate = c.deflate;
+        r.admission = c.admission;
+        if (auto g = grants_.find(c.slot); g != grants_.end()) {
+            r.has_grant = true;
+            r.grant = g->second;
+        }
         if (auto kept = kept_inflaters_.find(c.slot); kept != kept_inflaters_.end()) {
             // Between messages (a message in progress is carried compressed and inflated
             // by the new process), so the window is the whole of the client's context.
@@ -226,6 +231,15 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         c.serial = r.serial;
         c.state = static_cast<ConnState>(r.state);
         c.deflate = r.deflate;
+        c.admission = r.admission;
+        if (r.has_grant) grants_[c.slot] = r.grant;
+        // Counted here but not in shared memory: the old process may yet resume (a failed
+        // handoff); recount_addresses() writes this member's address counts after the go.
+        if (c.admission & kAdmitted) {
+            ++admitted_;
+            if (c.admission & kListener) ++listeners_;
+            if (c.admission & kAuthenticated) ++authenticated_;
+        }
         if (r.inflate_context) {
             const proto::DeflateAgreement a = proto::unpack_agreement(c.deflate);
             auto& kept = kept_inflaters_[c.slot];
@@ -263,7 +277,7 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
                 destroy(c);  // cannot happen for bytes that left the old parser wanting more
                 continue;
             }
-            c.linger_deadline_ns = now_ns_ + kHandshakeTimeoutNs;
+            c.linger_deadline_ns = now_ns_ + uint64_t{policy_->settings.handshake_timeout_ms} * kMs;
         }
         for (const auto& o : r.out) {
             if (o.producer == OutFrame::kOwned) {

@@ -18,7 +18,6 @@
 namespace ringcast::worker {
 
 inline constexpr uint64_t kMs = 1000000;
-inline constexpr uint64_t kHandshakeTimeoutNs = 10000 * kMs;
 inline constexpr uint64_t kLingerNs = 2000 * kMs;
 
 // user_data: kind in the top byte, then the connection slot and its generation, so a

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "proto/close_code.hpp"
 #include "proto/encoder.hpp"
@@ -33,6 +34,13 @@ std::string deflate_json(const Connection& c, bool inflate_context) {
                   a.client_no_context_takeover ? "true" : "false", a.client_window_bits,
                   inflate_context ? "true" : "false");
     return text;
+}
+
+// The token's subject as a JSON string (escaped: it is the client's text), null without one.
+std::string subject_json(const ConnGrant* g) {
+    if (!g || g->subject.empty()) return "null";
+    // At most 128 bytes of it, so the line stays whole however the client chose its sub.
+    return nlohmann::json(g->subject.substr(0, 128)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -71,6 +79,9 @@ void Shard::destroy(Connection& c) {
                     static_cast<unsigned long long>(c.out.bytes()));
     }
     leave_open_list(c);
+    count_admitted(c, -1);
+    c.admission = 0;
+    grants_.erase(c.slot);
     // Shut down first: that ends the multishot recv and any send in flight, so the kernel
     // drops its references to the socket before the close.
     ::shutdown(c.fd, SHUT_RDWR);
@@ -117,6 +128,8 @@ void Shard::housekeeping(uint64_t now) {
     if (freezing_) return;
     shm::beat(segment_.control(options_.member), now);
     refresh_cluster_deflate();
+    pick_up_policy();
+    expire_tokens();
     if (accepting_ && !accept_armed_) arm_accept();
     if (!starved_.empty()) rearm_starved();
     const uint64_t interval = static_cast<uint64_t>(settings_.ping_interval_ms) * kMs;
@@ -127,7 +140,11 @@ void Shard::housekeeping(uint64_t now) {
         Connection& c = *cp;
         switch (c.state) {
             case ConnState::Handshake:
-                if (now >= c.linger_deadline_ns) destroy(c);
+                if (now >= c.linger_deadline_ns) {
+                    shm::count(segment_.control(options_.member).stats.upgrades_rejected[static_cast<size_t>(
+                        shm::RejectReason::HandshakeTimeout)]);
+                    destroy(c);
+                }
                 break;
             case ConnState::Closing:
             case ConnState::Lingering:
@@ -173,20 +190,26 @@ bool Shard::take_connections(std::string* out) {
 void Shard::dump_connections() {
     static const char* kStates[] = {"handshake", "open", "closing", "lingering"};
     std::string text;
-    char line[512];
+    char line[2048];
     for (const auto& cp : table_) {
         if (!cp || cp->fd < 0) continue;
         const Connection& c = *cp;
+        const auto g = grants_.find(c.slot);
+        const ConnGrant* grant = g == grants_.end() ? nullptr : &g->second;
         int n = std::snprintf(
             line, sizeof line,
             "{\"conn\":%u,\"peer\":\"%s\",\"worker\":%u,\"shard\":%u,\"state\":\"%s\",\"age_ms\":%llu,"
             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"queued_bytes\":%llu,"
-            "\"queued_frames\":%zu,\"deflate\":%s}\n",
+            "\"queued_frames\":%zu,\"deflate\":%s,\"role\":\"%s\",\"authenticated\":%s,\"subject\":%s,"
+            "\"token_expires_at_ms\":%s}\n",
             c.serial, PeerName(c.peer).c_str(), worker_index_, options_.member, kStates[static_cast<int>(c.state)],
             static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
             static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
             static_cast<unsigned long long>(c.msgs_out), static_cast<unsigned long long>(c.out.bytes()), c.out.size(),
-            deflate_json(c, kept_inflaters_.count(c.slot) != 0).c_str());
+            deflate_json(c, kept_inflaters_.count(c.slot) != 0).c_str(),
+            c.state == ConnState::Handshake ? "none" : (c.admission & kListener) ? "listener" : "publisher",
+            (c.admission & kAuthenticated) ? "true" : "false", subject_json(grant).c_str(),
+            grant && grant->expires_at_ms != INT64_MAX ? std::to_string(grant->expires_at_ms).c_str() : "null");
         if (n > 0) text.append(line, std::min(static_cast<size_t>(n), sizeof line - 1));
     }
     dump_ = std::move(text);

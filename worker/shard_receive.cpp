@@ -52,8 +52,20 @@ struct Shard::FrameEvents {
     }
     bool on_message_end() {
         in.msg_active = false;
-        // Stop right after this frame when it cannot be inflated: feed_frames() closes.
+        auto& stats = shard.segment_.control(shard.options_.member).stats;
+        const AdmissionPolicy& pol = *shard.policy_;
+        // Stop right after this frame when it cannot be inflated: feed_frames() closes. Even a
+        // message about to be dropped is inflated: a client that keeps its context refers back
+        // to it in the next one.
         if (in.msg_compressed && !shard.inflate_message(c, in)) return false;
+        if (c.admission & kListener) {
+            shm::count(stats.listener_sends);
+            return shard.refuse_message(c, in, pol.settings.listener_send_close, "listener may not publish");
+        }
+        if (pol.rate_limited() && !shard.within_rate(c, in.direct ? in.direct_len : in.assembly.size())) {
+            shm::count(stats.rate_limited);
+            return shard.refuse_message(c, in, pol.settings.rate_limit_close, "rate limit");
+        }
         in.msg_ready = true;
         return shard.publish(c);
     }
@@ -61,6 +73,12 @@ struct Shard::FrameEvents {
         uint8_t frame[proto::kMaxControlFrame];
         size_t len = proto::encode_control_frame(frame, proto::Opcode::Pong, p, n);
         shard.queue_owned(c, frame, len);
+        // Pongs count against the buffer bound like broadcasts: a client that pings and never
+        // reads is a slow client (closed in deliver_from_rings, after this pass's input).
+        if (!c.slow && c.out.size() > 1 && c.out.bytes() > shard.max_buffered_.load(std::memory_order_relaxed)) {
+            c.slow = true;
+            shard.slow_.push_back(&c);
+        }
     }
     void on_pong(const uint8_t*, size_t) { c.ping_outstanding = false; }
     void on_close(uint16_t code, std::string_view) {

@@ -26,6 +26,8 @@
 #include "base/fd.hpp"
 #include "worker/handoff.hpp"
 #include "base/log.hpp"
+#include "worker/admission_json.hpp"
+#include "worker/admission_policy.hpp"
 #include "worker/options.hpp"
 #include "worker/shard.hpp"
 
@@ -148,9 +150,17 @@ int run_worker(const WorkerOptions& options) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     Fd signals(signalfd(-1, &sigs, SFD_CLOEXEC));
 
+    // Key files are read here, once per process; the supervisor checked them before, so a
+    // failure means the file changed in between: nothing would be admitted as configured.
+    auto policy = make_admission_policy(options.settings.admission);
+    if (auto* err = std::get_if<std::string>(&policy)) {
+        RC_LOG_ERROR("event=admission_failed error=\"%s\"", err->c_str());
+        return kExitFatal;
+    }
     std::vector<std::unique_ptr<Shard>> shards;
     for (const ShardOptions& so : options.shards) {
         shards.push_back(std::make_unique<Shard>(segment, so, options.settings, options.wake_fds, options.index));
+        shards.back()->set_admission(std::get<std::shared_ptr<const AdmissionPolicy>>(policy));
     }
     Fd handoff_in(options.handoff_fd);
     if (handoff_in.valid()) receive_handoff(handoff_in.get(), shards, options, segment.members());
@@ -240,6 +250,23 @@ int run_worker(const WorkerOptions& options) {
                     send(control.get(), msg.data(), msg.size(), MSG_NOSIGNAL);
                 }
                 send(control.get(), "connections-end", 15, MSG_NOSIGNAL);
+                continue;
+            }
+            if (cmd.rfind("admission ", 0) == 0) {
+                // New admission settings (ringcastctl set, SIGHUP): key files are read again,
+                // so a rotated key takes effect; a failure keeps the policy in force.
+                const nlohmann::json j = nlohmann::json::parse(cmd.substr(10), nullptr, false);
+                auto settings = admission_from_json(j);
+                std::variant<std::shared_ptr<const AdmissionPolicy>, std::string> next =
+                    std::holds_alternative<std::string>(settings)
+                        ? decltype(next)(std::get<std::string>(settings))
+                        : make_admission_policy(std::get<AdmissionSettings>(settings));
+                if (auto* err = std::get_if<std::string>(&next)) {
+                    RC_LOG_ERROR("event=admission_refused error=\"%s\"", err->c_str());
+                } else {
+                    for (auto& s : shards) s->set_admission(std::get<std::shared_ptr<const AdmissionPolicy>>(next));
+                    RC_LOG_INFO("event=admission_applied");
+                }
                 continue;
             }
             if (cmd.rfind("set ", 0) == 0) {

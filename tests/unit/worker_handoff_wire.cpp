@@ -1,6 +1,7 @@
 // The hot-restart state blob (worker/handoff.hpp): a connection's permessage-deflate fields
 // (agreement, a message still compressed, the inflate window) survive encode -> decode, and
-// a blob claiming a window larger than 32 KiB, or from another wire version, is refused.
+// a blob claiming a window larger than 32 KiB, or from another wire version, is refused; a
+// connection's admission (role, token subject and expiry, rate buckets) crosses too.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -78,4 +79,40 @@ TEST_CASE("a window over 32 KiB, a truncated blob or another wire version is ref
     uint32_t old_version = handoff::kWireVersion - 1;
     std::memcpy(blob.data(), &old_version, sizeof old_version);
     CHECK_FALSE(handoff::decode(blob, &back));
+}
+
+TEST_CASE("a connection's role, token subject and expiry and rate buckets cross the handoff") {
+    handoff::ShardState s = state_with({});
+    s.conns[0].admission = kAdmitted | kListener | kAuthenticated;
+    s.conns[0].has_grant = true;
+    s.conns[0].grant.subject = "user-\xc3\xa9-42";
+    s.conns[0].grant.expires_at_ms = 1900000000123;
+    s.conns[0].grant.buckets_set = true;
+    s.conns[0].grant.buckets.messages = {-5 * admission::TokenBucket::kNano, 123456789};
+    s.conns[0].grant.buckets.bytes = {77, 987654321};
+    handoff::ConnRecord plain;
+    plain.fd_index = 1;
+    plain.admission = kAdmitted;
+    s.conns.push_back(plain);
+    const auto blob = handoff::encode(s);
+    handoff::ShardState back;
+    REQUIRE(handoff::decode(blob, &back));
+    REQUIRE(back.conns.size() == 2);
+    const auto& c = back.conns[0];
+    CHECK(c.admission == (kAdmitted | kListener | kAuthenticated));
+    REQUIRE(c.has_grant);
+    CHECK(c.grant.subject == "user-\xc3\xa9-42");
+    CHECK(c.grant.expires_at_ms == 1900000000123);
+    CHECK(c.grant.buckets_set);
+    CHECK(c.grant.buckets.messages.level == -5 * admission::TokenBucket::kNano);
+    CHECK(c.grant.buckets.messages.last_ns == 123456789);
+    CHECK(c.grant.buckets.bytes.level == 77);
+    CHECK(c.grant.buckets.bytes.last_ns == 987654321);
+    CHECK(back.conns[1].admission == kAdmitted);
+    CHECK_FALSE(back.conns[1].has_grant);
+    // Every truncation of the blob is refused, never read past its end.
+    for (size_t n = 0; n < blob.size(); ++n) {
+        handoff::ShardState cut;
+        CHECK_FALSE(handoff::decode(std::vector<uint8_t>(blob.begin(), blob.begin() + static_cast<long>(n)), &cut));
+    }
 }
