@@ -55,6 +55,8 @@ void require_same(const Outcome& a, const Outcome& b) {
     REQUIRE(a.req.host == b.req.host);
     REQUIRE(a.req.key == b.req.key);
     REQUIRE(a.req.origin == b.req.origin);
+    REQUIRE(a.req.has_origin == b.req.has_origin);
+    REQUIRE(a.req.authorization == b.req.authorization);
     REQUIRE(a.req.protocols == b.req.protocols);
     REQUIRE(a.req.extensions == b.req.extensions);
     REQUIRE(a.req.http_minor == b.req.http_minor);
@@ -702,5 +704,37 @@ TEST_SUITE("error responses") {
         Response r = split_response(build_error_response(p.error_status(), p.error_reason()));
         CHECK(r.status_line == "HTTP/1.1 400 Bad Request");
         CHECK(r.body == "missing Upgrade: websocket");
+    }
+
+    TEST_CASE("Authorization is captured once; two of them are rejected with 400") {
+        Outcome o = parse(head({kHost, kUpgrade, kConnection, kKey, kVersion, "authorization:  Bearer abc.def.ghi "}));
+        REQUIRE(o.status == HandshakeStatus::Complete);
+        CHECK(o.req.authorization == "Bearer abc.def.ghi");
+        CHECK_FALSE(o.req.has_origin);
+        check_rejected(parse(head({kHost, "Authorization: Bearer a", "Authorization: Bearer b", kUpgrade,
+                                   kConnection, kKey, kVersion})),
+                       400, "duplicate Authorization");
+    }
+
+    TEST_CASE("an Origin header is told apart from none, even when empty") {
+        Outcome o = parse(head({kHost, kUpgrade, kConnection, kKey, kVersion, "Origin:"}));
+        REQUIRE(o.status == HandshakeStatus::Complete);
+        CHECK(o.req.has_origin);
+        CHECK(o.req.origin.empty());
+    }
+
+    TEST_CASE("the 101 names the chosen subprotocol; refusals carry their extra headers") {
+        Outcome o = parse(kRfcRequest);
+        Response r = split_response(build_accept_response(o.req, {}, "chat"));
+        CHECK(r.headers["Sec-WebSocket-Protocol"] == "chat");
+        CHECK(split_response(build_accept_response(o.req)).headers.count("Sec-WebSocket-Protocol") == 0);
+        Response u = split_response(build_error_response(401, "token required", "WWW-Authenticate: Bearer\r\n"));
+        CHECK(u.status_line == "HTTP/1.1 401 Unauthorized");
+        CHECK(u.headers["WWW-Authenticate"] == "Bearer");
+        CHECK(u.body == "token required");
+        Response f = split_response(build_error_response(503, "server full", "Retry-After: 5\r\n"));
+        CHECK(f.status_line == "HTTP/1.1 503 Service Unavailable");
+        CHECK(f.headers["Retry-After"] == "5");
+        CHECK(split_response(build_error_response(403, "origin not allowed")).status_line == "HTTP/1.1 403 Forbidden");
     }
 }
