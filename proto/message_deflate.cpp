@@ -13,19 +13,11 @@ struct MessageDeflater::Stream {
     bool ok = false;
 };
 
-MessageDeflater::MessageDeflater(int level) : z_(std::make_unique<Stream>()) {
-    // Negative window bits: raw DEFLATE, no zlib header (RFC 7692 §7.2.1).
-    z_->ok = deflateInit2(&z_->z, std::clamp(level, 1, 9), Z_DEFLATED, -15, 8,
-                          Z_DEFAULT_STRATEGY) == Z_OK;
-}
+namespace {
 
-MessageDeflater::~MessageDeflater() {
-    if (z_->ok) deflateEnd(&z_->z);
-}
-
-size_t MessageDeflater::compress(const uint8_t* in, size_t n, uint8_t* out, size_t cap) {
-    if (!z_->ok || n == 0 || cap < 5) return 0;
-    z_stream& z = z_->z;
+// One raw DEFLATE of a whole message from an empty window, the sync flush's tail removed;
+// 0 when it does not fit in cap or zlib failed.
+size_t deflate_once(z_stream& z, const uint8_t* in, size_t n, uint8_t* out, size_t cap) {
     deflateReset(&z);  // no context takeover: every message starts from an empty window
     z.next_in = const_cast<Bytef*>(in);
     z.avail_in = static_cast<uInt>(n);
@@ -37,6 +29,36 @@ size_t MessageDeflater::compress(const uint8_t* in, size_t n, uint8_t* out, size
     const size_t len = cap - z.avail_out;
     if (len < 4 || std::memcmp(out + len - 4, kDeflateTail, 4) != 0) return 0;
     return len - 4;
+}
+
+}  // namespace
+
+MessageDeflater::MessageDeflater(int level)
+    : z_(std::make_unique<Stream>()), filtered_(std::make_unique<Stream>()) {
+    // Negative window bits: raw DEFLATE, no zlib header (RFC 7692 §7.2.1).
+    z_->ok = deflateInit2(&z_->z, std::clamp(level, 1, 9), Z_DEFLATED, -15, 8,
+                          Z_DEFAULT_STRATEGY) == Z_OK;
+    filtered_->ok = deflateInit2(&filtered_->z, std::clamp(level, 1, 9), Z_DEFLATED, -15, 8,
+                                 Z_FILTERED) == Z_OK;
+}
+
+MessageDeflater::~MessageDeflater() {
+    if (z_->ok) deflateEnd(&z_->z);
+    if (filtered_->ok) deflateEnd(&filtered_->z);
+}
+
+size_t MessageDeflater::compress(const uint8_t* in, size_t n, uint8_t* out, size_t cap) {
+    if (!z_->ok || n == 0 || cap < 5) return 0;
+    const size_t plain = deflate_once(z_->z, in, n, out, cap);
+    if (n < kSecondStrategyBytes || !filtered_->ok) return plain;
+    // A message is compressed once and sent to every subscriber, so a second try with the
+    // other strategy pays for itself many times over when it is smaller (docs/compression.md).
+    const size_t room = plain ? plain + 4 : cap;
+    if (scratch_.size() < room) scratch_.resize(room);
+    const size_t filtered = deflate_once(filtered_->z, in, n, scratch_.data(), room);
+    if (filtered == 0 || (plain != 0 && filtered >= plain)) return plain;
+    std::memcpy(out, scratch_.data(), filtered);
+    return filtered;
 }
 
 struct MessageInflater::Stream {

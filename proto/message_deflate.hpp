@@ -32,12 +32,17 @@ class MessageDeflater {
 
     // Compresses in[0, n) into out[0, cap) and returns the payload's length (the tail removed),
     // or 0 when it does not fit in cap (give cap < n to keep only results that shrink) or zlib
-    // failed. Each call starts from an empty window.
+    // failed. Each call starts from an empty window. From kSecondStrategyBytes on, the message
+    // is compressed with both zlib strategies (default and filtered) and the smaller kept.
     size_t compress(const uint8_t* in, size_t n, uint8_t* out, size_t cap);
+
+    static constexpr size_t kSecondStrategyBytes = 128;
 
   private:
     struct Stream;
     std::unique_ptr<Stream> z_;
+    std::unique_ptr<Stream> filtered_;
+    std::vector<uint8_t> scratch_;  // the second try's output
 };
 
 enum class InflateResult : uint8_t { Ok, TooBig, Corrupt };

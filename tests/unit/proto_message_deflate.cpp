@@ -232,3 +232,38 @@ TEST_CASE("one inflate stream reads a run of once-compressed messages, as a cont
         CHECK(out == msg);
     }
 }
+
+TEST_CASE("from 128 bytes on the smaller of zlib's default and filtered strategies is kept") {
+    // What zlib alone gives with one strategy, from an empty window, tail removed.
+    auto with = [](const Bytes& in, int strategy) {
+        z_stream z{};
+        deflateInit2(&z, 6, Z_DEFLATED, -15, 8, strategy);
+        Bytes out(in.size() + 64);
+        z.next_in = const_cast<Bytef*>(in.data());
+        z.avail_in = static_cast<uInt>(in.size());
+        z.next_out = out.data();
+        z.avail_out = static_cast<uInt>(out.size());
+        deflate(&z, Z_SYNC_FLUSH);
+        out.resize(out.size() - z.avail_out - 4);
+        deflateEnd(&z);
+        return out.size();
+    };
+    MessageDeflater d;
+    MessageInflater inf;
+    size_t filtered_won = 0;
+    for (size_t len : {64, 127, 128, 300, 512, 2048, 8192, 65536}) {
+        CAPTURE(len);
+        const Bytes in = bytes_of(json_text(len));
+        const Bytes c = compress(d, in);
+        REQUIRE(!c.empty());
+        const size_t best = len < MessageDeflater::kSecondStrategyBytes
+                                ? with(in, Z_DEFAULT_STRATEGY)
+                                : std::min(with(in, Z_DEFAULT_STRATEGY), with(in, Z_FILTERED));
+        CHECK(c.size() == best);
+        filtered_won += c.size() < with(in, Z_DEFAULT_STRATEGY);
+        Bytes out;
+        REQUIRE(inf.inflate(c.data(), c.size(), out, 1u << 20, false) == InflateResult::Ok);
+        CHECK(out == in);
+    }
+    CHECK(filtered_won > 0);  // on repetitive JSON the second try does pay
+}
