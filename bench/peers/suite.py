@@ -1405,6 +1405,8 @@ def main() -> int:
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             ap.error(f"--scenarios: unknown scenario {s!r} (want {', '.join(ALL_SCENARIOS)})")
+    if not any(s in PEER_SCENARIOS for s in scenarios):
+        peers = []  # ringcast-only scenarios (s1auth, scale, ...): no peer to build or run
 
     out = Path(a.out).resolve() if a.out else (
         Path(tempfile.mkdtemp(prefix="ringcast-bench-quick.")) if q
