@@ -2,8 +2,9 @@
 # The benchmark suite: ringcast against npm ws, Boost.Beast and Go gorilla/websocket
 # (bench/peers/), scenarios s1 s1w16 s2 s3 s3lo for every server; z1 (permessage-deflate,
 # 512 B JSON) against uWebSockets' shared compressor (built from ../shared/peers/ under the
-# build tree) and npm ws with perMessageDeflate; plus ringcast-only
-# `scale` (1-3 worker processes) and `restart` (hot restart under load). Each run: a fresh
+# build tree) and npm ws with perMessageDeflate; plus ringcast-only `s1auth` (s1 with auth
+# off, then on with a JWT per client: the ratio), `scale` (1-3 worker processes) and
+# `restart` (hot restart under load). Each run: a fresh
 # server pinned to CPU 0, ringcast-bench pinned to CPU 1, 3 repeats, the median kept.
 # Writes bench/RESULTS.md, bench/results/results.json, bench/results/chart.png.
 #

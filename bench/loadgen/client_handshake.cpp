@@ -39,12 +39,13 @@ bool list_has(std::string_view value, std::string_view token) {
 }  // namespace
 
 ClientHandshake make_client_handshake(std::string_view host_port, std::string_view path,
-                                      const uint8_t key16[16], bool offer_deflate) {
+                                      const uint8_t key16[16], bool offer_deflate,
+                                      std::string_view extra_headers) {
     unsigned char b64[32];
     const int n = EVP_EncodeBlock(b64, key16, 16);
     const std::string key(reinterpret_cast<const char*>(b64), static_cast<size_t>(n));
     ClientHandshake hs;
-    hs.request.reserve(200);
+    hs.request.reserve(200 + extra_headers.size());
     hs.request += "GET ";
     hs.request += path;
     hs.request += " HTTP/1.1\r\nHost: ";
@@ -57,7 +58,9 @@ ClientHandshake make_client_handshake(std::string_view host_port, std::string_vi
         hs.request +=
             "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
             "client_no_context_takeover";
-    hs.request += "\r\n\r\n";
+    hs.request += "\r\n";
+    hs.request += extra_headers;
+    hs.request += "\r\n";
     hs.expected_accept = proto::compute_accept_key(key);
     return hs;
 }

@@ -17,9 +17,12 @@ struct ClientHandshake {
 
 // `key16` is 16 random bytes (RFC 6455 4.1: a fresh nonce per connection). With
 // `offer_deflate` the request offers permessage-deflate with no context takeover either way,
-// so every compressed message a server sends inflates on its own.
+// so every compressed message a server sends inflates on its own. `extra_headers` is put in
+// as it is before the blank line: whole header lines, each ending in CRLF (--header,
+// --token-file's Authorization).
 ClientHandshake make_client_handshake(std::string_view host_port, std::string_view path,
-                                      const uint8_t key16[16], bool offer_deflate = false);
+                                      const uint8_t key16[16], bool offer_deflate = false,
+                                      std::string_view extra_headers = {});
 
 enum class ResponseStatus { NeedMore, Accepted, Rejected };
 

@@ -371,7 +371,8 @@ void ClientReactor::on_connect(uint32_t local, int res) {
     }
     c.handshake = std::make_unique<Handshake>();
     const Endpoint& server = plan_.servers[c.target];
-    c.handshake->hs = make_client_handshake(server.host_header, server.path, key, plan_.opts.deflate);
+    c.handshake->hs = make_client_handshake(server.host_header, server.path, key, plan_.opts.deflate,
+                                            plan_.extra_headers(c.global_id));
     const std::string& req = c.handshake->hs.request;
     std::memcpy(c.pending.append(req.size()), req.data(), req.size());
     arm_recv(local);

@@ -39,6 +39,33 @@ uint64_t seconds_to_ns(double s) {
     return static_cast<uint64_t>(s * 1e9);
 }
 
+// --token-file: one token a line, blank lines (and a CR before the LF) skipped. Returns "" or
+// why the file is unusable; never quotes a token.
+std::string read_tokens(const std::string& path, std::vector<std::string>& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "--token-file " + path + ": cannot open";
+    std::string line;
+    size_t n = 0, bytes = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        for (const char ch : line) {
+            const unsigned char c = static_cast<unsigned char>(ch);
+            if (c <= 0x20 || c >= 0x7F)
+                return "--token-file " + path + ": line " + std::to_string(n) +
+                       " holds a space or a byte that is not printable ASCII";
+        }
+        bytes += line.size();
+        if (line.size() > 16384 || bytes > (256u << 20))
+            return "--token-file " + path + ": tokens too long (16 KiB each, 256 MiB in all)";
+        out.push_back(std::move(line));
+    }
+    if (in.bad()) return "--token-file " + path + ": read error";
+    if (out.empty()) return "--token-file " + path + ": no token in it";
+    return "";
+}
+
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the limit now in force.
 uint64_t raise_nofile() {
     rlimit rl{};
@@ -305,6 +332,10 @@ int main(int argc, char** argv) {
     const uint32_t n_targets = plan.targets();
 
     std::vector<std::string> setup_errors;
+    for (const std::string& h : opts.headers) plan.header_block += h + "\r\n";
+    if (!opts.token_file.empty())
+        if (std::string why = read_tokens(opts.token_file, plan.tokens); !why.empty())
+            setup_errors.push_back(std::move(why));
     const uint64_t nofile = raise_nofile();
     if (opts.conns + 64 * opts.threads + 64 > nofile)
         setup_errors.push_back("RLIMIT_NOFILE hard limit " + std::to_string(nofile) +
@@ -542,6 +573,8 @@ int main(int argc, char** argv) {
         j.u64("window", plan.window);
     else
         j.null("window");
+    // Upgrade headers: how many --header lines, and --token-file's distinct count (0: none).
+    j.u64("headers", opts.headers.size()).u64("tokens", plan.tokens.size());
     j.num("idle_hold", opts.idle_hold, 2)
         .u64("threads", opts.threads)
         .u64("src_addrs", std::max<size_t>(1, plan.sources.size()))

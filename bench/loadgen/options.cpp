@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <string_view>
 
@@ -47,6 +49,22 @@ std::string parse_url(std::string_view url, Target& o) {
 
 }  // namespace
 
+std::string check_header_line(const std::string& h) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) return "want 'Name: value'";
+    for (size_t i = 0; i < colon; ++i) {
+        const unsigned char c = static_cast<unsigned char>(h[i]);
+        // RFC 9110 token characters.
+        if (!(std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr))
+            return "the name is not an HTTP token";
+    }
+    for (const char ch : h) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        if ((c < 0x20 && c != '\t') || c == 0x7F) return "control byte in the header";
+    }
+    return "";
+}
+
 const char* usage_text() {
     return R"(ringcast-bench: load generator for ringcast (RFC 6455 clients over io_uring)
 
@@ -72,6 +90,10 @@ FLAGS
     --json                text messages: the head in base64, then compressible JSON
     --deflate             offer permessage-deflate (no context takeover either way), inflate
                           compressed messages; messages are sent uncompressed
+    --header 'NAME: VALUE'
+                          send this header on every upgrade request; repeatable
+    --token-file FILE     one token a line (blank lines skipped): connection i sends
+                          "Authorization: Bearer " + line (i mod N) on its upgrade
     --duration SEC        measured seconds (default 10)
     --warmup SEC          seconds of sending before measuring (default 1)
     --rate N              messages/s per sender, paced (default 0 = max mode)
@@ -185,6 +207,14 @@ std::string parse_options(int argc, char** argv, Options& o) {
             if ((err = need_d()).empty()) o.drain_timeout = d;
         } else if (name == "progress") {
             if ((err = need_d()).empty()) o.progress_interval = d;
+        } else if (name == "header") {
+            if (const std::string why = check_header_line(value); !why.empty())
+                err = "--header: " + why + ", got '" + value + "'";
+            else
+                o.headers.push_back(value);
+        } else if (name == "token-file") {
+            if (value.empty()) err = "--token-file: empty path";
+            o.token_file = value;
         } else if (name == "label") {
             o.label = value;
         } else {

@@ -43,7 +43,16 @@ struct Options {
     bool self_test = false;
     bool json = false;     // text messages: base64 head + compressible JSON (size >= 32)
     bool deflate = false;  // offer permessage-deflate; inflate what comes compressed
+    // --header "Name: value", repeatable: sent on every upgrade request, in order.
+    std::vector<std::string> headers;
+    // --token-file F: one token a line; connection i sends "Authorization: Bearer " and
+    // line i mod N of the file on its upgrade request. Read by main before connecting.
+    std::string token_file;
 };
+
+// "" when `h` is a header line the generator may send as it is ("Name: value", a token for
+// the name, no CR, LF or other control bytes), else why not.
+std::string check_header_line(const std::string& h);
 
 // Parses argv into `out`. Returns "" on success, "help" for -h/--help, else one line naming
 // the flag and the problem.

@@ -29,6 +29,20 @@ struct RunPlan {
     std::vector<Endpoint> servers;  // one per --url; connection i goes to servers[i % size]
     std::vector<in_addr> sources;   // empty: let the kernel choose
     uint32_t window = 0;            // 0 = unbounded
+    std::string header_block;       // every --header, each line ending in CRLF
+    std::vector<std::string> tokens;  // --token-file's lines; connection i sends i mod size
+
+    // The header lines connection `conn` adds to its upgrade request.
+    std::string extra_headers(uint32_t conn) const {
+        if (tokens.empty()) return header_block;
+        std::string h = header_block;
+        const std::string& t = tokens[conn % tokens.size()];
+        h.reserve(h.size() + 24 + t.size());
+        h += "Authorization: Bearer ";
+        h += t;
+        h += "\r\n";
+        return h;
+    }
 
     uint32_t targets() const { return static_cast<uint32_t>(servers.size()); }
     uint32_t target_of_conn(uint32_t conn) const { return conn % targets(); }

@@ -287,6 +287,36 @@ std::string parse(std::vector<std::string> args, Options& o) {
     return parse_options(static_cast<int>(argv.size()), argv.data(), o);
 }
 
+// --header and --token-file: the lines go into every upgrade request, before the blank line,
+// ringcast's parser still takes the request, and connection i gets token i mod N.
+void upgrade_headers_and_tokens() {
+    Options h;
+    check(parse({"--header", "X-Test: 1", "--header", "Authorization: Bearer abc"}, h).empty() &&
+              h.headers.size() == 2,
+          "--header repeatable");
+    Options bad;
+    check(!parse({"--header", "no colon"}, bad).empty() &&
+              !parse({"--header", "Bad Name: x"}, bad).empty() &&
+              !parse({"--header", "X: a\r\nY: b"}, bad).empty(),
+          "--header refuses a line without a name, a name with a space, and CR/LF");
+    RunPlan plan;
+    plan.header_block = "X-Test: 1\r\n";
+    plan.tokens = {"t0", "t1", "t2"};
+    check(plan.extra_headers(4) == "X-Test: 1\r\nAuthorization: Bearer t1\r\n" &&
+              plan.extra_headers(2).find("Bearer t2\r\n") != std::string::npos,
+          "connection i sends token i mod N after the --header lines");
+    const uint8_t key[16] = {};
+    const ClientHandshake hs =
+        make_client_handshake("127.0.0.1:9002", "/", key, false, plan.extra_headers(0));
+    const std::string tail = "\r\nX-Test: 1\r\nAuthorization: Bearer t0\r\n\r\n";
+    const size_t at = hs.request.find(tail);
+    check(at != std::string::npos && at + tail.size() == hs.request.size(),
+          "the extra lines end the request head");
+    proto::HandshakeParser server;
+    check(server.feed(hs.request.data(), hs.request.size()) == proto::HandshakeStatus::Complete,
+          "ringcast's parser accepts a request with extra headers");
+}
+
 void urls_parse_into_targets() {
     Options one;
     check(parse({"--url", "ws://127.0.0.1:9100/x", "--port", "9101"}, one).empty() &&
@@ -320,6 +350,7 @@ int run_self_test() {
     sequence_track_tells_gaps_late_and_duplicates_apart();
     senders_are_spread_over_every_server();
     urls_parse_into_targets();
+    upgrade_headers_and_tokens();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

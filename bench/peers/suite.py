@@ -15,15 +15,20 @@ Only processes this script started are ever signalled, by PID.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import platform
 import re
 import resource
 import shlex
+import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +47,8 @@ SCENARIOS = {
     "s3": "--conns 10000 --senders 1 --size 64 --rate 100 --idle-hold 3",
     "s3lo": "--conns 10000 --senders 1 --size 64 --rate 2 --idle-hold 3",
     "z1": "--conns 1000 --senders 10 --size 512 --window 4 --json --deflate",
+    # s1 twice, auth off then on; the on run adds --token-file (one JWT per connection).
+    "s1auth": "--conns 1000 --senders 10 --size 64 --window 4",
 }
 DESCRIPTIONS = {
     "s1": "1000 connections, 10 senders, 64 B, window 4 (max rate)",
@@ -51,6 +58,8 @@ DESCRIPTIONS = {
     "s3lo": "as s3 at 2 msg/s",
     "z1": "permessage-deflate: 1000 connections, 10 senders, 512 B compressible JSON text, "
           "window 4 (max rate); every client negotiates the extension (no context takeover)",
+    "s1auth": "s1 against ringcast with auth off, then on (`auth.required`, HS256; every "
+              "client sends its own token on the upgrade): the hot path must not get slower",
     "scale": "s1 against ringcast with 1, 2 and 3 worker processes of one shard each, "
              "all on the server CPU",
     "restart": "s1 at a fixed rate while `ringcastctl restart all` replaces every worker",
@@ -64,13 +73,15 @@ SERVER_TITLES = {
     "gorilla": "Go gorilla/websocket",
     "uws-deflate": "uWebSockets, shared compressor",
     "ws-deflate": "npm ws, perMessageDeflate",
+    "ringcast-auth-off": "ringcast, auth off",
+    "ringcast-auth-on": "ringcast, auth on (a token per client)",
 }
 # z1's servers: each with permessage-deflate on (ringcast's is on by default).
 DEFLATE_SERVERS = ["ringcast", "uws-deflate", "ws-deflate"]
 # uWebSockets is neither a Debian nor an npm package: its source is kept beside the project.
 SHARED_PEERS = REPO.parent / "shared" / "peers"
 PEER_SCENARIOS = ["s1", "s1w16", "s2", "s3", "s3lo"]
-ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "scale", "restart"]
+ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "s1auth", "scale", "restart"]
 
 
 def log(msg: str) -> None:
@@ -427,6 +438,65 @@ class Tools:
 
 
 # ---------------------------------------------------------------------------------------
+# Auth (s1auth): an HMAC secret, JWTs signed with it, and a probe that it is enforced
+# ---------------------------------------------------------------------------------------
+
+def b64url(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode("ascii")
+
+
+def hs256_token(secret: bytes, claims: dict) -> str:
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode("ascii"), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64url(sig)}"
+
+
+def write_auth_files(dirpath: Path, tag: str, conns: int) -> tuple[Path, Path]:
+    """A fresh secret file (64 hex characters and a newline: the server strips the newline, so
+    the key is the 64 characters) and a token file with one HS256 JWT per connection (sub
+    bench-I, publisher, valid one hour), both mode 0600. Returns (secret file, token file)."""
+    key = secrets.token_hex(32)
+    secret_file, token_file = dirpath / f"{tag}.hmac-secret", dirpath / f"{tag}.tokens"
+    now = int(time.time())
+    lines = [hs256_token(key.encode("ascii"), {"sub": f"bench-{i}", "iat": now,
+                                               "exp": now + 3600, "ringcast": {"publish": True}})
+             for i in range(conns)]
+    for path, text in ((secret_file, key + "\n"), (token_file, "\n".join(lines) + "\n")):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return secret_file, token_file
+
+
+def auth_block(secret_file: Path) -> dict:
+    return {"required": True, "default_role": "publisher",
+            "jwt": {"hmac_secret_file": str(secret_file), "audience": "", "issuer": "",
+                    "leeway_s": 0}}
+
+
+def upgrade_status(port: int, headers: str = "", timeout: float = 5.0) -> str:
+    """One WebSocket upgrade to 127.0.0.1:PORT with `headers` added; returns the response's
+    status line (or why there is none), then closes."""
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    req = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+           f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+           f"{headers}\r\n")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+            c.sendall(req.encode("ascii"))
+            got = b""
+            while b"\r\n" not in got and len(got) < 4096:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    except OSError as e:
+        return f"no answer: {e}"
+    return got.split(b"\r\n", 1)[0].decode("latin-1") if got else "closed without an answer"
+
+
+# ---------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------
 
@@ -437,6 +507,25 @@ class Runner:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.port = args.port
         self.runs: list[dict] = []
+        self._auth_refusal: str | None = None  # why this ringcast refuses the auth block
+        self._auth_checked = False
+
+    def auth_refusal(self, secret_file: Path) -> str:
+        """"" when this ringcast accepts the auth block (`--check-config`), else its answer.
+        A ringcast built before auth was wired refuses the key: the auth-on run then goes
+        without the block (tokens sent, nothing checks them) and the report says so."""
+        if not self._auth_checked:
+            cfg = self.logdir / "s1auth.check-config.json"
+            cfg.write_text(json.dumps({"auth": auth_block(secret_file)}) + "\n")
+            r = subprocess.run([str(self.t.ringcast), "--check-config", "--config", str(cfg)],
+                               capture_output=True, text=True, timeout=30)
+            self._auth_refusal = "" if r.returncode == 0 else (
+                (r.stderr or r.stdout).strip().splitlines() or [f"exit {r.returncode}"])[0]
+            self._auth_checked = True
+            log("s1auth: ringcast " + ("accepts the auth block" if not self._auth_refusal else
+                f"refuses the auth block ({self._auth_refusal}): the auth-on runs send "
+                "tokens that nothing checks"))
+        return self._auth_refusal or ""
 
     def next_port(self) -> int:
         # A fresh port per run: the last run's TIME_WAIT sockets never collide with the next
@@ -448,16 +537,18 @@ class Runner:
                 return p
         raise RuntimeError("no free port")
 
-    def server_for(self, kind: str, port: int, tag: str, procs: int = 1, shards: int = 1
-                   ) -> Server:
+    def server_for(self, kind: str, port: int, tag: str, procs: int = 1, shards: int = 1,
+                   auth: dict | None = None) -> Server:
         pin = prio_prefix(self.a.nice) + ["taskset", "-c", self.a.server_cpus]
         env = None
         if kind == "ringcast":
             ctl = self.logdir / f"{tag}.ctl.sock"
             cfg = self.logdir / f"{tag}.ringcast.json"
-            cfg.write_text(json.dumps({
-                "listen": f"127.0.0.1:{port}", "worker_processes": procs, "shards": shards,
-                "control_socket": str(ctl)}) + "\n")
+            conf = {"listen": f"127.0.0.1:{port}", "worker_processes": procs,
+                    "shards": shards, "control_socket": str(ctl)}
+            if auth:
+                conf["auth"] = auth
+            cfg.write_text(json.dumps(conf) + "\n")
             argv = pin + [str(self.t.ringcast), "--config", str(cfg)]
             s = Server(kind, argv, env, self.logdir, tag, port, "event=ready", "err")
             s.ctl_socket = ctl  # type: ignore[attr-defined]
@@ -488,20 +579,36 @@ class Runner:
             "--server-pid", str(pid), "--label", label, *shlex.split(a.gen_flags)]
 
     def one(self, scenario: str, server: str, variant: str, rep: int, flags: str,
-            procs: int = 1, shards: int = 1, restart_at: float | None = None) -> dict:
+            procs: int = 1, shards: int = 1, restart_at: float | None = None,
+            auth: bool = False) -> dict:
+        """One run. With `auth`: a fresh secret and a token per connection, the server
+        configured to require them (when it accepts the block), and a tokenless upgrade
+        tried first, which must be refused for the run to count as "auth in effect"."""
         tag = f"{scenario}.{variant}.{rep}"
+        auth_rec: dict | None = None
+        auth_conf: dict | None = None
+        if auth:
+            conns = int(re.search(r"--conns (\d+)", flags).group(1))
+            secret_file, token_file = write_auth_files(self.logdir, tag, conns)
+            refusal = self.auth_refusal(secret_file)
+            auth_conf = None if refusal else auth_block(secret_file)
+            auth_rec = {"tokens": conns, "token_file": str(token_file),
+                        "config_accepted": not refusal, "config_refusal": refusal or None}
+            flags = f"{flags} --token-file {shlex.quote(str(token_file))}"
         quiet = wait_for_quiet(self.a.quiet_cores, self.a.quiet_wait)
         if quiet["quiet"] is False:
             log(f"{tag}: machine still busy ({quiet['busy_cores']} cores) after "
                 f"{quiet['waited_sec']} s; running anyway")
         port = self.next_port()
-        srv = self.server_for(server, port, tag, procs, shards)
+        srv = self.server_for(server, port, tag, procs, shards, auth_conf)
         shown_env = "".join(f"{k}={shlex.quote(v)} " for k, v in (srv.env or {}).items()
                             if os.environ.get(k) != v)
         rec: dict = {"scenario": scenario, "server": server, "variant": variant, "rep": rep,
                      "port": port, "quiet": quiet, "loadavg": loadavg(), "procs": procs,
                      "shards": shards, "server_cmd": shown_env + shlex.join(srv.argv),
                      "time": dt.datetime.now().isoformat(timespec="seconds")}
+        if auth_rec is not None:
+            rec["auth"] = auth_rec
         try:
             why = srv.start()
         except BaseException:
@@ -513,6 +620,13 @@ class Runner:
             log(f"{tag}: {why}")
             self.runs.append(rec)
             return rec
+        if auth_rec is not None:
+            # Before the load: a tokenless upgrade must be refused when auth is in effect.
+            st = upgrade_status(port)
+            auth_rec["tokenless_upgrade"] = st
+            auth_rec["enforced"] = st.startswith("HTTP/1.1 ") and \
+                not st.startswith("HTTP/1.1 101")
+            log(f"{tag}: tokenless upgrade: {st}")
         gen = self.gen_argv(port, flags, srv.pid, scenario)
         rec["gen_cmd"] = shlex.join(gen)
         gen_out, gen_err = self.logdir / f"{tag}.json", self.logdir / f"{tag}.log"
@@ -724,6 +838,7 @@ def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
                 "max_gap_end_sec": (j.get("max_gap") or {}).get("end_sec"),
                 "server_cmd": m["server_cmd"], "gen_cmd": m.get("gen_cmd"),
                 "restart": m.get("restart"),
+                "auth": m.get("auth"), "connect_sec": j.get("connect_sec"),
             })
         rows.append(row)
     # Ratios against npm ws in the same scenario.
@@ -734,7 +849,38 @@ def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
             row["x_ws_dps"] = row["deliveries_per_sec"] / ws["deliveries_per_sec"]
             if row.get("us_per_delivery") and ws.get("us_per_delivery"):
                 row["x_ws_cpu"] = ws["us_per_delivery"] / row["us_per_delivery"]
+    auth_ratios(rows, runs)
     return rows
+
+
+def auth_ratios(rows: list[dict], runs: list[dict]) -> None:
+    """s1auth: on the auth-on row, auth on over auth off: of the medians (auth_x_dps,
+    auth_x_cpu) and of each repeat's pair, run back to back (auth_pairs); auth_in_effect when
+    every auth-on run had the auth block accepted and a tokenless upgrade refused."""
+    def row(v):
+        return next((x for x in rows if x["scenario"] == "s1auth" and x["variant"] == v
+                     and x.get("deliveries_per_sec")), None)
+    on, off = row("ringcast-auth-on"), row("ringcast-auth-off")
+    if not on or not off:
+        return
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+    on["auth_x_dps"] = ratio(on["deliveries_per_sec"], off["deliveries_per_sec"])
+    on["auth_x_cpu"] = ratio(on.get("us_per_delivery"), off.get("us_per_delivery"))
+    ok = {(r["variant"], r["rep"]): r["json"] for r in runs
+          if r["scenario"] == "s1auth" and r.get("ok") and r.get("json")}
+    on["auth_pairs"] = [
+        {"rep": rp,
+         "x_dps": ratio(j["deliveries_per_sec"], o["deliveries_per_sec"]),
+         "x_cpu": ratio(j.get("server_cpu_us_per_delivery"), o.get("server_cpu_us_per_delivery"))}
+        for (v, rp), j in sorted(ok.items())
+        if v == "ringcast-auth-on" and (o := ok.get(("ringcast-auth-off", rp)))]
+    on_runs = [r for r in runs if r["scenario"] == "s1auth" and r["variant"] == "ringcast-auth-on"
+               and r.get("ok")]
+    on["auth_in_effect"] = bool(on_runs) and all(
+        (r.get("auth") or {}).get("config_accepted") and (r.get("auth") or {}).get("enforced")
+        for r in on_runs)
 
 
 def loss_text(r: dict) -> str:
@@ -746,11 +892,61 @@ def loss_text(r: dict) -> str:
 
 def variant_title(row: dict) -> str:
     v = row["variant"]
+    if v in SERVER_TITLES:
+        return SERVER_TITLES[v]
     if v.startswith("ringcast-"):
         p = v.split("-")[1].rstrip("p")
         t = f"ringcast, {p} process{'es' if p != '1' else ''} × 1 shard"
         return t + (", no restart (baseline)" if v.endswith("-steady") else "")
     return SERVER_TITLES.get(v, v)
+
+
+def auth_table(L: list[str], rs: list[dict]) -> None:
+    """s1auth: auth off and on side by side, the ratios, and whether auth was in effect."""
+    L.append("| server | deliveries/s | × off | µs/deliv | × off CPU | p50 µs | p99 µs "
+             "| loss/dup | connect s | srv/gen/other |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rs:
+        if "deliveries_per_sec" not in r:
+            L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} | | | | | | | | |")
+            continue
+        spread = f" ({fmt(r['dps_min'])}–{fmt(r['dps_max'])})" if r["ok_runs"] > 1 else ""
+        L.append(f"| {variant_title(r)} | {fmt(r['deliveries_per_sec'])}{spread} | "
+                 f"{fmt(r.get('auth_x_dps'), 3)} | {fmt(r['us_per_delivery'], 3)} | "
+                 f"{fmt(r.get('auth_x_cpu'), 3)} | {fmt(r['p50_us'])} | {fmt(r['p99_us'])} | "
+                 f"{loss_text(r)}/{r['duplicates']} | {fmt(r.get('connect_sec'), 2)} | "
+                 f"{fmt(r['server_cpu_cores'], 2)}/"
+                 f"{fmt(r['client_cpu_cores'], 2)}/{fmt(r['host_other_cores'], 2)} |")
+    L.append("")
+    on = next((r for r in rs if r["variant"] == "ringcast-auth-on" and r.get("auth_x_dps")), None)
+    if on:
+        pairs = on.get("auth_pairs") or []
+        each = lambda k, d: ", ".join(fmt(p[k], d) for p in pairs)  # noqa: E731
+        L.append(f"**auth on / auth off**: deliveries/s × {fmt(on['auth_x_dps'], 3)}"
+                 + (f" (each repeat's pair: {each('x_dps', 3)})" if len(pairs) > 1 else "")
+                 + f"; server CPU per delivery × {fmt(on.get('auth_x_cpu'), 3)}"
+                 + (f" ({each('x_cpu', 3)})" if len(pairs) > 1 else "")
+                 + " (above 1: auth on costs more). The hot path did not get slower when the "
+                   "first stays near 1 or above and the second near 1 or below; each repeat "
+                   "ran its pair back to back, off first.")
+        L.append("")
+    a = (on or {}).get("auth") or next((r.get("auth") for r in rs if r.get("auth")), None)
+    if a and on and on.get("auth_in_effect"):
+        L.append(f"Auth in effect: the auth-on server had `auth.required` with an HS256 secret "
+                 f"file, refused a tokenless upgrade (`{a.get('tokenless_upgrade')}`) and "
+                 f"admitted all {a.get('tokens')} clients, each with its own token "
+                 f"(`Authorization: Bearer`, sub bench-I, publisher; `ringcast-bench "
+                 f"--token-file`). The tokens are verified while the clients connect "
+                 f"(**connect s**: the generator's time to open all of them), before the "
+                 f"measured window.")
+    elif a and not a.get("config_accepted"):
+        L.append(f"**Auth not in effect**: this ringcast refused the `auth` block "
+                 f"(`{a.get('config_refusal')}`), so the auth-on runs sent a token per client "
+                 f"that nothing checked: the ratio shows only run-to-run noise and the header "
+                 f"bytes.")
+    elif a:
+        L.append(f"**Auth not enforced**: the `auth` block was accepted but a tokenless upgrade "
+                 f"was answered `{a.get('tokenless_upgrade')}`.")
 
 
 def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, str],
@@ -852,6 +1048,8 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                          f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['max_us'])} | "
                          f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
                          f"{fmt(r['host_other_cores'], 2)} |")
+        elif scenario == "s1auth":
+            auth_table(L, rs)
         elif scenario == "z1":
             # Against uWebSockets' shared compressor: above 1 means ringcast is ahead.
             uws = next((x for x in rs if x["variant"] == "uws-deflate" and x.get("deliveries_per_sec")), None)
@@ -1207,6 +1405,8 @@ def main() -> int:
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             ap.error(f"--scenarios: unknown scenario {s!r} (want {', '.join(ALL_SCENARIOS)})")
+    if not any(s in PEER_SCENARIOS for s in scenarios):
+        peers = []  # ringcast-only scenarios (s1auth, scale, ...): no peer to build or run
 
     out = Path(a.out).resolve() if a.out else (
         Path(tempfile.mkdtemp(prefix="ringcast-bench-quick.")) if q
@@ -1293,6 +1493,11 @@ def main() -> int:
                 elif sc == "z1":
                     for s in deflate_servers:
                         runner.one(sc, s, s, rep, flags_of[sc])
+                elif sc == "s1auth":
+                    # Off then on in each repeat, so slow drift on the machine hits both.
+                    for on in (False, True):
+                        runner.one(sc, "ringcast", f"ringcast-auth-{'on' if on else 'off'}", rep,
+                                   flags_of[sc], auth=on)
                 elif sc == "scale":
                     for k in ((1, 2) if q else (1, 2, 3)):
                         runner.one(sc, "ringcast", f"ringcast-{k}p", rep, flags_of[sc],
@@ -1339,6 +1544,12 @@ def main() -> int:
              "summary": [{k: row.get(k) for k in (
                  "scenario", "variant", "deliveries_per_sec", "us_per_delivery", "p50_us",
                  "p99_us", "loss", "duplicates", "max_gap_ms")} for row in rows]}
+    auth_on = next((row for row in rows if row["variant"] == "ringcast-auth-on"
+                    and row.get("auth_x_dps")), None)
+    if auth_on:
+        brief["s1auth"] = {"x_deliveries_per_sec": auth_on["auth_x_dps"],
+                           "x_us_per_delivery": auth_on.get("auth_x_cpu"),
+                           "auth_in_effect": auth_on.get("auth_in_effect")}
     print(json.dumps(brief))
     return 1 if failed or interrupted or missing else 0
 
