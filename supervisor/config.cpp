@@ -313,8 +313,8 @@ Reason set_allowed_origins(Config& c, const Scalar& value) {
     size_t bytes = 0;
     for (const auto& e : entries) bytes += e.size() + 4;  // quotes, comma, space
     if (bytes > kMaxOriginListBytes)
-        return "must be at most " + amount(kMaxOriginListBytes, Unit::Bytes) +
-               " in all, got " + std::to_string(bytes);
+        return "must be at most " + amount(kMaxOriginListBytes, Unit::Bytes) + " in all, got " +
+               std::to_string(bytes);
     auto parsed = admission::OriginAllowlist::parse(entries, "");
     if (auto* reason = std::get_if<std::string>(&parsed)) return *reason;
     c.allowed_origins = entries;
@@ -404,7 +404,8 @@ const Setting<Config> kSettings[] = {
      "Path of the Unix control socket that ringcastctl talks to (mode 0660); at most 107 bytes."},
     {"metrics_listen", Type::String, set_metrics_listen, get_field<&C::metrics_listen>, "ADDR",
      "Address of the HTTP endpoint serving /metrics (Prometheus), /healthz, /readyz and a live "
-     "status page at /, written like listen; \"\" = off. Must not share listen's port on an overlapping address."},
+     "status page at /, written like listen; \"\" = off. Must not share listen's port on an "
+     "overlapping address."},
     {"stats_interval_ms", Type::Integer, set_period_ms<&C::stats_interval_ms>,
      get_field<&C::stats_interval_ms>, "MS",
      "Milliseconds between the supervisor's stats lines (connections, messages); 0 = off, else "
@@ -419,14 +420,16 @@ const Setting<Config> kSettings[] = {
     {"control_group", Type::String, set_control_group, get_field<&C::control_group>, "GROUP",
      "Group that owns the control socket (mode 0660), so its members may use ringcastctl; \"\" = "
      "the server's own group."},
-    {"connection_log", Type::Boolean, set_bool<&C::connection_log>, get_field<&C::connection_log>, "BOOL",
+    {"connection_log", Type::Boolean, set_bool<&C::connection_log>, get_field<&C::connection_log>,
+     "BOOL",
      "Log one key=value line per connection event (open, close with code, bytes and messages); "
      "off costs nothing on the data path."},
     {"allowed_origins", Type::Strings, set_allowed_origins, get_field<&C::allowed_origins>,
      "ORIGINS",
-     "Web pages that may connect, as scheme://host[:port] (http or https; \"https://*.example.com\" "
-     "admits one label in front of example.com); a browser's upgrade from any other Origin gets "
-     "403. [] = no Origin check. The flag takes a comma-separated list. Changes at run time."},
+     "Web pages that may connect, as scheme://host[:port] (http or https; "
+     "\"https://*.example.com\" admits one label in front of example.com); a browser's upgrade "
+     "from any other Origin gets 403. [] = no Origin check. At most 32 KiB in all. The flag "
+     "takes a comma-separated list. Changes at run time."},
     {"allow_missing_origin", Type::Boolean, set_bool<&C::allow_missing_origin>,
      get_field<&C::allow_missing_origin>, "BOOL",
      "Admit an upgrade without an Origin header (a client that is not a browser) while "
@@ -514,32 +517,30 @@ const Setting<JwtConfig> kJwtSettings[] = {
      "File holding the HMAC secret (HS256/HS384/HS512; its bytes as they are, one final "
      "newline stripped, at least 32). Read when the config is read and again on every reload, "
      "so a rotated file takes effect with SIGHUP. \"\" = none. Only the path is ever printed."},
-    {"public_key_file", Type::String, set_text<&J::public_key_file>,
-     get_field<&J::public_key_file>, "PATH",
+    {"public_key_file", Type::String, set_text<&J::public_key_file>, get_field<&J::public_key_file>,
+     "PATH",
      "File holding a PEM public key or certificate: RSA of 2048 bits or more (RS256) or EC "
      "P-256 (ES256). At most one of hmac_secret_file and public_key_file. \"\" = none."},
     {"audience", Type::String, set_text<&J::audience>, get_field<&J::audience>, "AUD",
      "The token's aud must hold this; \"\" = aud not checked (a token that names one is refused)."},
     {"issuer", Type::String, set_text<&J::issuer>, get_field<&J::issuer>, "ISS",
      "The token's iss must equal this; \"\" = iss not checked."},
-    {"leeway_s", Type::Integer, set_unsigned<&J::leeway_s, 0, 86400>, get_field<&J::leeway_s>,
-     "S", "Seconds of clock skew allowed on exp and nbf, 0..86400."},
+    {"leeway_s", Type::Integer, set_unsigned<&J::leeway_s, 0, 86400>, get_field<&J::leeway_s>, "S",
+     "Seconds of clock skew allowed on exp and nbf, 0..86400."},
 };
 
 using R = RateLimitConfig;
 const Setting<RateLimitConfig> kRateLimitSettings[] = {
     {"messages_per_s", Type::Integer,
-     set_unsigned<&R::messages_per_s, 0, admission::kMaxRateOrBurst>,
-     get_field<&R::messages_per_s>, "N",
-     "Messages a connection may send per second, 0..4294967296; 0 = unlimited."},
+     set_unsigned<&R::messages_per_s, 0, admission::kMaxRateOrBurst>, get_field<&R::messages_per_s>,
+     "N", "Messages a connection may send per second, 0..4294967296; 0 = unlimited."},
     {"bytes_per_s", Type::Integer,
      set_unsigned<&R::bytes_per_s, 0, admission::kMaxRateOrBurst, Unit::Bytes>,
      get_field<&R::bytes_per_s>, "BYTES",
      "Message bytes a connection may send per second, 0..4294967296; 0 = unlimited."},
     {"burst_messages", Type::Integer,
-     set_unsigned<&R::burst_messages, 0, admission::kMaxRateOrBurst>,
-     get_field<&R::burst_messages>, "N",
-     "Messages a connection may send at once above the rate; 0 = one second's worth."},
+     set_unsigned<&R::burst_messages, 0, admission::kMaxRateOrBurst>, get_field<&R::burst_messages>,
+     "N", "Messages a connection may send at once above the rate; 0 = one second's worth."},
     {"burst_bytes", Type::Integer,
      set_unsigned<&R::burst_bytes, 0, admission::kMaxRateOrBurst, Unit::Bytes>,
      get_field<&R::burst_bytes>, "BYTES",
@@ -810,12 +811,12 @@ std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge
 std::optional<ConfigError> check_auth(const AuthConfig& auth) {
     const bool hmac = !auth.jwt.hmac_secret_file.empty(), pem = !auth.jwt.public_key_file.empty();
     if (hmac && pem)
-        return ConfigError{"auth.jwt", "at most one of hmac_secret_file and public_key_file, got "
-                                       "both"};
+        return ConfigError{"auth.jwt",
+                           "at most one of hmac_secret_file and public_key_file, got both"};
     if (auth.required && !hmac && !pem)
-        return ConfigError{"auth.required", "needs auth.jwt.hmac_secret_file or "
-                                            "auth.jwt.public_key_file: without a key no token "
-                                            "can be verified"};
+        return ConfigError{"auth.required",
+                           "needs auth.jwt.hmac_secret_file or auth.jwt.public_key_file: "
+                           "without a key no token can be verified"};
     return {};
 }
 
@@ -944,10 +945,10 @@ void note_admission(const Config& c, ConfigNotes& notes) {
         notes.warnings.push_back(
             "rate_limit.burst_bytes has no effect while rate_limit.bytes_per_s is 0 (unlimited)");
     if (c.max_connections != 0 && c.max_connections_per_ip > c.max_connections)
-        notes.warnings.push_back(
-            "max_connections_per_ip (" + std::to_string(c.max_connections_per_ip) +
-            ") is above max_connections (" + std::to_string(c.max_connections) +
-            "), so it never applies");
+        notes.warnings.push_back("max_connections_per_ip (" +
+                                 std::to_string(c.max_connections_per_ip) +
+                                 ") is above max_connections (" +
+                                 std::to_string(c.max_connections) + "), so it never applies");
 }
 
 std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
@@ -1167,7 +1168,8 @@ std::variant<CommandLine, ConfigError> parse_command_line(int argc, const char* 
     // The file first, then every flag over it, whatever the order on the line.
     if (have_config) {
         std::string text;
-        if (auto reason = read_file(line.config_path, text)) return ConfigError{"--config", *reason};
+        if (auto reason = read_file(line.config_path, text))
+            return ConfigError{"--config", *reason};
         auto loaded = parse_text(text, Config{}, line.config_path, false);
         if (auto* e = std::get_if<ConfigError>(&loaded)) return std::move(*e);
         line.config = std::get<Config>(std::move(loaded));

@@ -67,10 +67,10 @@ struct JwtConfig {
 
 // Who may publish: a token's ringcast.publish, else default_role.
 struct AuthConfig {
-    bool required = false;                  // no token, or a bad one: 401; needs a jwt key file
-    std::string default_role = "publisher"; // "publisher" | "listener"
-    std::string listener_send = "close";    // "close" (1008) | "drop": a listener's data message
-    bool close_on_expiry = true;            // a token's exp reached: close with 1008
+    bool required = false;                   // no token, or a bad one: 401; needs a jwt key file
+    std::string default_role = "publisher";  // "publisher" | "listener"
+    std::string listener_send = "close";     // "close" (1008) | "drop": a listener's data message
+    bool close_on_expiry = true;             // a token's exp reached: close with 1008
     JwtConfig jwt;
 
     friend bool operator==(const AuthConfig&, const AuthConfig&) = default;
@@ -136,7 +136,8 @@ struct Config {
 admission::InboundLimits effective_rate_limits(const RateLimitConfig& r);
 
 struct ConfigError {
-    std::string key;  // "ring", "bridge.redis", "auth.jwt.issuer", "allowed_origins[1]", "-ring", "--config", a file path, or "config"
+    std::string key;  // "ring", "bridge.redis", "auth.jwt.issuer", "allowed_origins[1]", "-ring",
+                      // "--config", a file path, or "config"
     std::string reason;
     std::string message() const { return key + ": " + reason; }
 };

@@ -236,7 +236,8 @@ void per_worker_by(Exposition& e, const ClusterSnapshot& s, const char* name, co
     for (const auto& w : s.workers) {
         Totals t;
         t.add(w);
-        for (const auto& [value, n] : t.*field) e.sample({{"worker", worker_label(w)}, {label, value}}, n);
+        for (const auto& [value, n] : t.*field)
+            e.sample({{"worker", worker_label(w)}, {label, value}}, n);
     }
 }
 

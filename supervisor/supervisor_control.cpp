@@ -85,12 +85,14 @@ ClusterSnapshot Supervisor::snapshot() {
                                                         st.protocol_errors_by_code[i].load(std::memory_order_relaxed));
             }
             for (size_t i = 0; i < shm::kRejectReasonCount; ++i) {
-                sh.upgrades_rejected.emplace_back(shm::kRejectReasonNames[i],
-                                                  st.upgrades_rejected[i].load(std::memory_order_relaxed));
+                sh.upgrades_rejected.emplace_back(
+                    shm::kRejectReasonNames[i],
+                    st.upgrades_rejected[i].load(std::memory_order_relaxed));
             }
             for (size_t i = 0; i < shm::kAuthFailureCount; ++i) {
-                sh.auth_failures.emplace_back(admission::to_string(static_cast<admission::JwtError>(i)),
-                                              st.auth_failures[i].load(std::memory_order_relaxed));
+                sh.auth_failures.emplace_back(
+                    admission::to_string(static_cast<admission::JwtError>(i)),
+                    st.auth_failures[i].load(std::memory_order_relaxed));
             }
             sh.rate_limited = st.rate_limited.load(std::memory_order_relaxed);
             sh.listener_sends = st.listener_sends.load(std::memory_order_relaxed);
@@ -185,10 +187,12 @@ namespace {
 
 // Settings that can change while running; everything else needs a restart of the workers
 // (restart all) after editing the config file, or a reload (SIGHUP).
+// clang-format off
 constexpr const char* kRuntime[] = {
-    "log_level",       "max_buffered_bytes",     "stats_interval_ms",
-    "allowed_origins", "allow_missing_origin",   "max_connections",
-    "max_connections_per_ip", "handshake_timeout_ms", "rate_limit", "auth"};
+    "log_level", "max_buffered_bytes", "stats_interval_ms",
+    "allowed_origins", "allow_missing_origin", "max_connections", "max_connections_per_ip",
+    "handshake_timeout_ms", "rate_limit", "auth"};
+// clang-format on
 
 std::string runtime_list() {
     std::string list;
@@ -206,11 +210,14 @@ std::string Supervisor::set_setting(const std::string& key, const nlohmann::json
     if (auto* err = std::get_if<ConfigError>(&parsed)) return err->message();
     bool runtime = false;
     for (const char* k : kRuntime) runtime = runtime || key == k;
-    if (!runtime) return "cannot change " + key + " at run time (run-time settings: " + runtime_list() + ")";
+    if (!runtime)
+        return "cannot change " + key + " at run time (run-time settings: " + runtime_list() + ")";
     Config next = std::get<Config>(parsed);
     if (auto err = validate(next)) return err->message();
-    for (const auto& w : next.notes.warnings) RC_LOG_WARN("event=config_warning reason=\"%s\"", w.c_str());
-    const bool admission = !(admission_settings(next) == admission_settings(config_)) || key == "auth";
+    for (const auto& w : next.notes.warnings)
+        RC_LOG_WARN("event=config_warning reason=\"%s\"", w.c_str());
+    const bool admission =
+        !(admission_settings(next) == admission_settings(config_)) || key == "auth";
     config_ = next;
     apply_runtime_settings();
     if (admission) send_admission();
@@ -264,7 +271,8 @@ void Supervisor::reload() {
     // A key file named as before may hold a new key (a rotation): the workers read it again.
     const bool has_key_file =
         !keep.auth.jwt.hmac_secret_file.empty() || !keep.auth.jwt.public_key_file.empty();
-    const bool admission = has_key_file || !(admission_settings(keep) == admission_settings(config_));
+    const bool admission =
+        has_key_file || !(admission_settings(keep) == admission_settings(config_));
     config_ = keep;
     if (bridge_changed) {
         // Its settings reach it by a restart of the bridge alone (its place is kept).
@@ -280,7 +288,8 @@ void Supervisor::reload() {
     }
     apply_runtime_settings();
     if (admission) send_admission();
-    RC_LOG_INFO("event=reload applied=runtime admission=%d rolling_restart=%d", admission, needs_restart);
+    RC_LOG_INFO("event=reload applied=runtime admission=%d rolling_restart=%d", admission,
+                needs_restart);
     if (needs_restart) {
         std::string refused = start_restart("all", nullptr);
         if (!refused.empty()) RC_LOG_WARN("event=reload_restart_refused reason=\"%s\"", refused.c_str());

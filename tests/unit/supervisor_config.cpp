@@ -632,13 +632,16 @@ TEST_SUITE("control and logging keys") {
 
 TEST_SUITE("admission") {
     TEST_CASE("allowed_origins is a list of origins; a bad entry is named by its index") {
-        Config c = config_of(R"({"allowed_origins": ["https://app.example.com", "http://*.example.org:8080"]})");
+        Config c = config_of(
+            R"({"allowed_origins": ["https://app.example.com", "http://*.example.org:8080"]})");
         CHECK(c.allowed_origins ==
               std::vector<std::string>{"https://app.example.com", "http://*.example.org:8080"});
         CHECK(config_of(R"({"allowed_origins": []})").allowed_origins.empty());
-        CHECK(error_of(R"({"allowed_origins": ["https://a.com", "https://a.com/"]})") ==
-              R"(allowed_origins[1]: "https://a.com/" has a path; an origin is scheme://host[:port])");
-        CHECK(error_of(R"({"allowed_origins": ["https://*.com"]})").starts_with("allowed_origins[0]: "));
+        CHECK(
+            error_of(R"({"allowed_origins": ["https://a.com", "https://a.com/"]})") ==
+            R"(allowed_origins[1]: "https://a.com/" has a path; an origin is scheme://host[:port])");
+        CHECK(error_of(R"({"allowed_origins": ["https://*.com"]})")
+                  .starts_with("allowed_origins[0]: "));
         CHECK(error_of(R"({"allowed_origins": ["https://a.com", 7]})") ==
               "allowed_origins[1]: must be a string, got integer");
         CHECK(error_of(R"({"allowed_origins": "https://a.com"})") ==
@@ -648,7 +651,8 @@ TEST_SUITE("admission") {
     TEST_CASE("an allowlist too long for one worker command is refused") {
         std::string list;
         for (int i = 0; i < 2000; ++i)
-            list += std::string(list.empty() ? "" : ", ") + "\"https://host" + std::to_string(i) + ".example.com\"";
+            list += std::string(list.empty() ? "" : ", ") + "\"https://host" + std::to_string(i) +
+                    ".example.com\"";
         CHECK(error_of(R"({"allowed_origins": [)" + list + "]}")
                   .starts_with("allowed_origins: must be at most 32768 (32 KiB) in all, got "));
     }
@@ -687,10 +691,12 @@ TEST_SUITE("admission") {
     }
 
     TEST_CASE("a key file is loaded when the config is read; errors name the key and the file") {
-        CHECK(error_of(R"({"auth": {"jwt": {"hmac_secret_file": "/nonexistent/rc-secret"}}})") ==
-              R"(auth.jwt.hmac_secret_file: cannot read "/nonexistent/rc-secret": No such file or directory)");
+        CHECK(
+            error_of(R"({"auth": {"jwt": {"hmac_secret_file": "/nonexistent/rc-secret"}}})") ==
+            R"(auth.jwt.hmac_secret_file: cannot read "/nonexistent/rc-secret": No such file or directory)");
         TempFile short_secret("too-short-a-secret\n");
-        std::string e = error_of(R"({"auth": {"jwt": {"hmac_secret_file": ")" + short_secret.path + R"("}}})");
+        std::string e =
+            error_of(R"({"auth": {"jwt": {"hmac_secret_file": ")" + short_secret.path + R"("}}})");
         CHECK(e.starts_with("auth.jwt.hmac_secret_file: "));
         CHECK(e.find("at least 32 bytes") != std::string::npos);
         CHECK(e.find("too-short") == std::string::npos);  // never a byte of the key
@@ -703,15 +709,17 @@ TEST_SUITE("admission") {
         REQUIRE(ec != nullptr);
         TempFile pem(ringcast::testing::public_key_pem(ec));
         EVP_PKEY_free(ec);
-        Config c = config_of(R"({"auth": {"jwt": {"public_key_file": ")" + pem.path +
-                             R"(", "audience": "chat", "issuer": "https://id.example", "leeway_s": 5}}})");
+        Config c =
+            config_of(R"({"auth": {"jwt": {"public_key_file": ")" + pem.path +
+                      R"(", "audience": "chat", "issuer": "https://id.example", "leeway_s": 5}}})");
         CHECK(c.auth.jwt == JwtConfig{"", pem.path, "chat", "https://id.example", 5});
         const std::string printed = to_json(c);
         CHECK(printed.find(pem.path) != std::string::npos);
         CHECK(printed.find("BEGIN PUBLIC KEY") == std::string::npos);
     }
 
-    TEST_CASE("a key file that has gone still validates a running config; reading auth again does not") {
+    TEST_CASE(
+        "a key file that has gone still validates a running config; reading auth again does not") {
         Config c;
         {
             TempFile secret(hmac_secret_text());
@@ -758,7 +766,8 @@ TEST_SUITE("admission") {
             REQUIRE(w.size() == 1);
             CHECK(w[0].starts_with(start));
         };
-        one(R"({"auth": {"default_role": "listener"}})", "auth.default_role: \"listener\" has no effect");
+        one(R"({"auth": {"default_role": "listener"}})",
+            "auth.default_role: \"listener\" has no effect");
         one(R"({"auth": {"jwt": {"issuer": "x"}}})", "auth.jwt: audience, issuer and leeway_s");
         one(R"({"allow_missing_origin": false})", "allow_missing_origin: false has no effect");
         one(R"({"rate_limit": {"burst_messages": 5}})", "rate_limit.burst_messages has no effect");
@@ -767,8 +776,10 @@ TEST_SUITE("admission") {
             "max_connections_per_ip (11) is above max_connections (10)");
         // Normal settings draw none.
         TempFile secret(hmac_secret_text());
-        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": true})").empty());
-        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": false})").empty());
+        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": true})")
+                  .empty());
+        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": false})")
+                  .empty());
         CHECK(warnings(R"({"auth": {"default_role": "listener", "jwt": {"hmac_secret_file": ")" +
                        secret.path + R"(", "issuer": "x"}}})")
                   .empty());
@@ -781,6 +792,7 @@ TEST_SUITE("admission") {
         CHECK(accepted(flags({"--config", f.path.c_str()})).config.notes.warnings.size() == 1);
         CHECK(accepted(flags({"--config", f.path.c_str(), "--allowed-origins", "https://a.com"}))
                   .config.notes.warnings.empty());
-        CHECK(accepted(flags({"--allow-missing-origin", "false"})).config.notes.warnings.size() == 1);
+        CHECK(accepted(flags({"--allow-missing-origin", "false"})).config.notes.warnings.size() ==
+              1);
     }
 }

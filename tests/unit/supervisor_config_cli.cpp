@@ -162,8 +162,9 @@ TEST_SUITE("command line") {
               R"(--hugepages: must be one of "auto", "require", "off", got "on")");
         CHECK(rejected(flags({"--control-socket", "/tmp/\xff.sock"})) ==
               "--control-socket: must be valid UTF-8");
-        CHECK(rejected(flags({"--allowed-origins", "https://a.com,https://b.com/x"})) ==
-              R"(--allowed-origins[1]: "https://b.com/x" has a path; an origin is scheme://host[:port])");
+        CHECK(
+            rejected(flags({"--allowed-origins", "https://a.com,https://b.com/x"})) ==
+            R"(--allowed-origins[1]: "https://b.com/x" has a path; an origin is scheme://host[:port])");
         CHECK(rejected(flags({"--allowed-origins", "https://a.com,"})) ==
               R"(--allowed-origins[1]: "" is not scheme://host[:port])");
         CHECK(rejected(flags({"--allow-missing-origin", "no"})) ==
@@ -281,7 +282,8 @@ TEST_SUITE("printing") {
         c.max_connections_per_ip = 100;
         c.handshake_timeout_ms = 600000;
         TempFile secret(hmac_secret_text());
-        c.auth = {true, "listener", "drop", false, {secret.path, "", "chat", "https://id.example", 30}};
+        c.auth = {
+            true, "listener", "drop", false, {secret.path, "", "chat", "https://id.example", 30}};
         c.rate_limit = {10, 65536, 20, 131072, "drop"};
         Config back = accepted(parse_config_json(to_json(c)));
         CHECK(back == c);

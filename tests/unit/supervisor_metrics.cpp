@@ -260,9 +260,9 @@ ShardSnapshot shard(uint32_t member, uint64_t base) {
     s.ring_full = base + 9;
     s.protocol_errors_by_code = {{1002, 3}, {1007, 1}, {1008, 0}, {1009, 2}, {1011, 0}};  // 6 of 10
     // As the supervisor fills them: every reason and every error, zero or not.
-    s.upgrades_rejected = {{"bad_request", base + 10}, {"origin", 1}, {"auth", 2},
-                           {"max_connections", 0}, {"max_connections_per_ip", 3},
-                           {"handshake_timeout", 0}};
+    s.upgrades_rejected = {
+        {"bad_request", base + 10},    {"origin", 1},           {"auth", 2}, {"max_connections", 0},
+        {"max_connections_per_ip", 3}, {"handshake_timeout", 0}};
     s.auth_failures = {{"missing", 1}, {"expired", 0}, {"bad_signature", base + 1}};
     s.rate_limited = base + 11;
     s.listener_sends = base + 12;
@@ -380,15 +380,17 @@ TEST_CASE("admission: rejected upgrades by reason, auth failures by error, roles
     CHECK(e.types.at("ringcast_connections_authenticated") == "gauge");
 
     CHECK(e.count("ringcast_upgrades_rejected_total") == 2 * 6);  // every reason, every worker
-    CHECK(e.value("ringcast_upgrades_rejected_total", {{"worker", "0"}, {"reason", "bad_request"}}) ==
-          10 + 110);
-    CHECK(e.value("ringcast_upgrades_rejected_total", {{"worker", "0"}, {"reason", "origin"}}) == 2);
+    CHECK(e.value("ringcast_upgrades_rejected_total",
+                  {{"worker", "0"}, {"reason", "bad_request"}}) == 10 + 110);
+    CHECK(e.value("ringcast_upgrades_rejected_total", {{"worker", "0"}, {"reason", "origin"}}) ==
+          2);
     CHECK(e.value("ringcast_upgrades_rejected_total",
                   {{"worker", "1"}, {"reason", "max_connections_per_ip"}}) == 3);
-    CHECK(e.value("ringcast_upgrades_rejected_total", {{"worker", "1"}, {"reason", "handshake_timeout"}}) ==
-          0);
+    CHECK(e.value("ringcast_upgrades_rejected_total",
+                  {{"worker", "1"}, {"reason", "handshake_timeout"}}) == 0);
     CHECK(e.count("ringcast_auth_failures_total") == 2 * 3);
-    CHECK(e.value("ringcast_auth_failures_total", {{"worker", "0"}, {"error", "bad_signature"}}) == 1 + 101);
+    CHECK(e.value("ringcast_auth_failures_total", {{"worker", "0"}, {"error", "bad_signature"}}) ==
+          1 + 101);
     CHECK(e.value("ringcast_auth_failures_total", {{"worker", "1"}, {"error", "missing"}}) == 1);
     CHECK(e.value("ringcast_rate_limited_total", {{"worker", "0"}}) == 11 + 111);
     CHECK(e.value("ringcast_listener_messages_refused_total", {{"worker", "1"}}) == 1012);
@@ -478,8 +480,11 @@ TEST_CASE("stats_json gives every shard's counters and ring occupancy") {
     CHECK(last["protocol_errors_by_code"]["1009"] == 2);
     CHECK(last["heartbeat_age_ms"] == 1500);
     CHECK(s["totals"]["messages_in"] == 3 + 103 + 1003);
-    CHECK(last["upgrades_rejected"] == json{{"bad_request", 1010}, {"origin", 1}, {"auth", 2},
-                                            {"max_connections", 0}, {"max_connections_per_ip", 3},
+    CHECK(last["upgrades_rejected"] == json{{"bad_request", 1010},
+                                            {"origin", 1},
+                                            {"auth", 2},
+                                            {"max_connections", 0},
+                                            {"max_connections_per_ip", 3},
                                             {"handshake_timeout", 0}});
     CHECK(last["auth_failures"] == json{{"missing", 1}, {"expired", 0}, {"bad_signature", 1001}});
     CHECK(last["rate_limited"] == 1011);

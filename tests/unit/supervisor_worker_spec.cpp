@@ -77,11 +77,13 @@ TEST_CASE("a spec without admission settings, or with a mistyped field, is refus
 TEST_CASE("the config's admission keys become the worker's settings") {
     CHECK(supervisor::admission_settings(Config{}) == worker::AdmissionSettings{});
     TempFile secret(hmac_secret_text());
-    Config c = config_of(R"({"allowed_origins": ["https://a.example.com"], "allow_missing_origin": false,
+    Config c =
+        config_of(R"({"allowed_origins": ["https://a.example.com"], "allow_missing_origin": false,
         "max_connections": 100, "max_connections_per_ip": 5, "handshake_timeout_ms": 500,
         "auth": {"required": true, "default_role": "listener", "listener_send": "drop",
                  "close_on_expiry": false,
-                 "jwt": {"hmac_secret_file": ")" + secret.path + R"(", "audience": "aud",
+                 "jwt": {"hmac_secret_file": ")" +
+                  secret.path + R"(", "audience": "aud",
                          "issuer": "iss", "leeway_s": 7}},
         "rate_limit": {"messages_per_s": 20, "bytes_per_s": 1000, "burst_bytes": 5000,
                        "policy": "drop"}})");
