@@ -1,12 +1,15 @@
 /*
- * The rules of every setting, as three tables (kSettings for the top level, kBridgeSettings for
- * "bridge", kCompressionSettings for "compression"), and the readers that apply them: the JSON file, command-line flags and
+ * The rules of every setting, as tables (kSettings for the top level, one per nested block:
+ * kBridgeSettings, kCompressionSettings, kAuthSettings, kJwtSettings for "auth.jwt",
+ * kRateLimitSettings), and the readers that apply them: the JSON file, command-line flags and
  * validate(). Each rule is written once and shared by all of them, so a file and a flag can
  * never disagree about what a value means; to_json() and usage_text() are generated from the
  * same tables, so a new key is documented and printed by adding one row.
  */
 #include "supervisor/config.hpp"
 
+#include "admission/key_file.hpp"
+#include "admission/origin.hpp"
 #include "base/bounded_file.hpp"
 #include "base/secret_file.hpp"
 
@@ -40,8 +43,9 @@ struct Int {
     uint64_t magnitude = 0;
     std::string text;  // as given, for "got ..."
 };
-using Scalar = std::variant<Int, std::string, bool>;
-enum class Type { Integer, String, Boolean };
+using Strings = std::vector<std::string>;
+using Scalar = std::variant<Int, std::string, bool, Strings>;
+enum class Type { Integer, String, Boolean, Strings };
 
 template <class Target>
 struct Setting {
@@ -58,10 +62,14 @@ constexpr std::array<std::string_view, 4> kLogLevels = {"debug", "info", "warn",
 constexpr std::array<std::string_view, 1> kSlowClientPolicies = {"close"};
 constexpr std::array<std::string_view, 2> kRestartModes = {"handoff", "drain"};
 constexpr std::array<std::string_view, 2> kOverflowPolicies = {"drop_oldest", "drop_newest"};
+constexpr std::array<std::string_view, 2> kRoles = {"publisher", "listener"};
+constexpr std::array<std::string_view, 2> kListenerSendPolicies = {"close", "drop"};
+constexpr std::array<std::string_view, 2> kRateLimitPolicies = {"close", "drop"};
 
 constexpr uint64_t kKiB = 1ull << 10, kMiB = 1ull << 20, kGiB = 1ull << 30;
 constexpr uint64_t kFrameHeaderMax = 14;  // 2 + 8 length + 4 mask: the largest frame header
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
+constexpr size_t kMaxOriginListBytes = 32 << 10;
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;  // room for the NUL
 
 std::string quote(std::string_view s) {
@@ -297,6 +305,51 @@ Reason readable_password_file(const std::string& path) {
     return {};
 }
 
+// Each entry checked as an allowlist entry; "[1]: ..." names the entry (apply_json and the
+// flag reader join it to the key: allowed_origins[1]).
+Reason set_allowed_origins(Config& c, const Scalar& value) {
+    const Strings& entries = std::get<Strings>(value);
+    // The workers get the list in one command of at most 64 KiB, with the rest of admission.
+    size_t bytes = 0;
+    for (const auto& e : entries) bytes += e.size() + 4;  // quotes, comma, space
+    if (bytes > kMaxOriginListBytes)
+        return "must be at most " + amount(kMaxOriginListBytes, Unit::Bytes) + " in all, got " +
+               std::to_string(bytes);
+    auto parsed = admission::OriginAllowlist::parse(entries, "");
+    if (auto* reason = std::get_if<std::string>(&parsed)) return *reason;
+    c.allowed_origins = entries;
+    return {};
+}
+
+// A path or a name: any text but a NUL byte. A key file itself is read where a config file
+// names it (usable_jwt_key).
+template <auto field>
+Reason set_text(OwnerOf<field>& target, const Scalar& value) {
+    const std::string& s = std::get<std::string>(value);
+    if (s.find('\0') != std::string::npos) return "must not contain a NUL byte";
+    if (s.size() > 4096) return "must be at most 4096 bytes, got " + std::to_string(s.size());
+    target.*field = s;
+    return {};
+}
+
+// The key must load when the config is read (start, --check-config, reload, set), so a typo
+// or a short secret stops it there instead of every client getting 401. The reason names the
+// file and why, never a byte of the key.
+std::optional<ConfigError> usable_jwt_key(const JwtConfig& jwt) {
+    const admission::JwtRules rules{jwt.audience, jwt.issuer, jwt.leeway_s, false};
+    if (!jwt.hmac_secret_file.empty()) {
+        auto v = admission::load_hmac_verifier(jwt.hmac_secret_file, rules);
+        if (auto* reason = std::get_if<std::string>(&v))
+            return ConfigError{"auth.jwt.hmac_secret_file", *reason};
+    }
+    if (!jwt.public_key_file.empty()) {
+        auto v = admission::load_public_key_verifier(jwt.public_key_file, rules);
+        if (auto* reason = std::get_if<std::string>(&v))
+            return ConfigError{"auth.jwt.public_key_file", *reason};
+    }
+    return {};
+}
+
 // ---- The tables ---------------------------------------------------------------------------
 
 using C = Config;
@@ -351,7 +404,8 @@ const Setting<Config> kSettings[] = {
      "Path of the Unix control socket that ringcastctl talks to (mode 0660); at most 107 bytes."},
     {"metrics_listen", Type::String, set_metrics_listen, get_field<&C::metrics_listen>, "ADDR",
      "Address of the HTTP endpoint serving /metrics (Prometheus), /healthz, /readyz and a live "
-     "status page at /, written like listen; \"\" = off. Must not share listen's port on an overlapping address."},
+     "status page at /, written like listen; \"\" = off. Must not share listen's port on an "
+     "overlapping address."},
     {"stats_interval_ms", Type::Integer, set_period_ms<&C::stats_interval_ms>,
      get_field<&C::stats_interval_ms>, "MS",
      "Milliseconds between the supervisor's stats lines (connections, messages); 0 = off, else "
@@ -366,9 +420,32 @@ const Setting<Config> kSettings[] = {
     {"control_group", Type::String, set_control_group, get_field<&C::control_group>, "GROUP",
      "Group that owns the control socket (mode 0660), so its members may use ringcastctl; \"\" = "
      "the server's own group."},
-    {"connection_log", Type::Boolean, set_bool<&C::connection_log>, get_field<&C::connection_log>, "BOOL",
+    {"connection_log", Type::Boolean, set_bool<&C::connection_log>, get_field<&C::connection_log>,
+     "BOOL",
      "Log one key=value line per connection event (open, close with code, bytes and messages); "
      "off costs nothing on the data path."},
+    {"allowed_origins", Type::Strings, set_allowed_origins, get_field<&C::allowed_origins>,
+     "ORIGINS",
+     "Web pages that may connect, as scheme://host[:port] (http or https; "
+     "\"https://*.example.com\" admits one label in front of example.com); a browser's upgrade "
+     "from any other Origin gets 403. [] = no Origin check. At most 32 KiB in all. The flag "
+     "takes a comma-separated list. Changes at run time."},
+    {"allow_missing_origin", Type::Boolean, set_bool<&C::allow_missing_origin>,
+     get_field<&C::allow_missing_origin>, "BOOL",
+     "Admit an upgrade without an Origin header (a client that is not a browser) while "
+     "allowed_origins is set; false = 403. Changes at run time."},
+    {"max_connections", Type::Integer, set_unsigned<&C::max_connections, 0, 10000000>,
+     get_field<&C::max_connections>, "N",
+     "Open connections this node holds, 0..10000000; past it an upgrade gets 503. 0 = no limit. "
+     "Changes at run time (open connections stay)."},
+    {"max_connections_per_ip", Type::Integer, set_unsigned<&C::max_connections_per_ip, 0, 10000000>,
+     get_field<&C::max_connections_per_ip>, "N",
+     "Open connections one source address may hold on this node, 0..10000000; past it an "
+     "upgrade gets 503. 0 = no limit. Changes at run time."},
+    {"handshake_timeout_ms", Type::Integer, set_unsigned<&C::handshake_timeout_ms, 100, 600000>,
+     get_field<&C::handshake_timeout_ms>, "MS",
+     "Milliseconds a new socket has to send its complete upgrade request before it is closed, "
+     "100..600000. Changes at run time."},
 };
 
 const Setting<BridgeConfig> kBridgeSettings[] = {
@@ -413,6 +490,78 @@ const Setting<CompressionConfig> kCompressionSettings[] = {
     {"level", Type::Integer, set_unsigned<&Z::level, 1, 9>, get_field<&Z::level>, "N",
      "zlib compression level, 1 (fastest) .. 9 (smallest)."},
 };
+
+using A = AuthConfig;
+const Setting<AuthConfig> kAuthSettings[] = {
+    {"required", Type::Boolean, set_bool<&A::required>, get_field<&A::required>, "BOOL",
+     "Every upgrade must carry a valid token (Authorization: Bearer, ?token= or the "
+     "Sec-WebSocket-Protocol entry); else 401. Needs a key in auth.jwt. With a key and false, "
+     "tokens are optional: a token present is verified (a bad one is 401), a client without "
+     "one gets default_role."},
+    {"default_role", Type::String, set_word<&A::default_role, kRoles>,
+     get_word<&A::default_role, kRoles>, "ROLE",
+     "Role of a client whose token has no ringcast.publish claim, or that has no token: "
+     "\"publisher\" (may send) or \"listener\" (receives only)."},
+    {"listener_send", Type::String, set_word<&A::listener_send, kListenerSendPolicies>,
+     get_word<&A::listener_send, kListenerSendPolicies>, "POLICY",
+     "What a listener's data message gets: \"close\" (code 1008) or \"drop\" (counted)."},
+    {"close_on_expiry", Type::Boolean, set_bool<&A::close_on_expiry>,
+     get_field<&A::close_on_expiry>, "BOOL",
+     "Close a connection with 1008 \"token expired\" when its token's exp is reached."},
+};
+
+using J = JwtConfig;
+const Setting<JwtConfig> kJwtSettings[] = {
+    {"hmac_secret_file", Type::String, set_text<&J::hmac_secret_file>,
+     get_field<&J::hmac_secret_file>, "PATH",
+     "File holding the HMAC secret (HS256/HS384/HS512; its bytes as they are, one final "
+     "newline stripped, at least 32). Read when the config is read and again on every reload, "
+     "so a rotated file takes effect with SIGHUP. \"\" = none. Only the path is ever printed."},
+    {"public_key_file", Type::String, set_text<&J::public_key_file>, get_field<&J::public_key_file>,
+     "PATH",
+     "File holding a PEM public key or certificate: RSA of 2048 bits or more (RS256) or EC "
+     "P-256 (ES256). At most one of hmac_secret_file and public_key_file. \"\" = none."},
+    {"audience", Type::String, set_text<&J::audience>, get_field<&J::audience>, "AUD",
+     "The token's aud must hold this; \"\" = aud not checked (a token that names one is refused)."},
+    {"issuer", Type::String, set_text<&J::issuer>, get_field<&J::issuer>, "ISS",
+     "The token's iss must equal this; \"\" = iss not checked."},
+    {"leeway_s", Type::Integer, set_unsigned<&J::leeway_s, 0, 86400>, get_field<&J::leeway_s>, "S",
+     "Seconds of clock skew allowed on exp and nbf, 0..86400."},
+};
+
+using R = RateLimitConfig;
+const Setting<RateLimitConfig> kRateLimitSettings[] = {
+    {"messages_per_s", Type::Integer,
+     set_unsigned<&R::messages_per_s, 0, admission::kMaxRateOrBurst>, get_field<&R::messages_per_s>,
+     "N", "Messages a connection may send per second, 0..4294967296; 0 = unlimited."},
+    {"bytes_per_s", Type::Integer,
+     set_unsigned<&R::bytes_per_s, 0, admission::kMaxRateOrBurst, Unit::Bytes>,
+     get_field<&R::bytes_per_s>, "BYTES",
+     "Message bytes a connection may send per second, 0..4294967296; 0 = unlimited."},
+    {"burst_messages", Type::Integer,
+     set_unsigned<&R::burst_messages, 0, admission::kMaxRateOrBurst>, get_field<&R::burst_messages>,
+     "N", "Messages a connection may send at once above the rate; 0 = one second's worth."},
+    {"burst_bytes", Type::Integer,
+     set_unsigned<&R::burst_bytes, 0, admission::kMaxRateOrBurst, Unit::Bytes>,
+     get_field<&R::burst_bytes>, "BYTES",
+     "Bytes a connection may send at once above the rate; 0 = one second's worth. A larger "
+     "message passes only from a full bucket."},
+    {"policy", Type::String, set_word<&R::policy, kRateLimitPolicies>,
+     get_word<&R::policy, kRateLimitPolicies>, "POLICY",
+     "What a message over the limit gets: \"close\" (code 1008 \"rate limit\") or \"drop\" "
+     "(counted)."},
+};
+
+constexpr std::string_view kAuthHelp =
+    "Who may connect and who may publish, by JSON Web Token (docs/admission.md). Optional; "
+    "every key inside is optional too. Changes at run time (open connections keep their role).";
+
+constexpr std::string_view kJwtHelp =
+    "How a token is verified. With neither key file, tokens are not read.";
+
+constexpr std::string_view kRateLimitHelp =
+    "Inbound limit per connection, as two token buckets (messages and bytes). Optional; "
+    "changes at run time.";
 
 constexpr std::string_view kCompressionHelp =
     "permessage-deflate (docs/compression.md). Optional; every key inside is optional too.";
@@ -525,6 +674,17 @@ Reason scalar_from_json(const Json& j, Type type, Scalar& out) {
             if (!j.is_boolean()) return "must be a boolean, got " + type_name(j);
             out = j.get<bool>();
             return {};
+        case Type::Strings: {
+            if (!j.is_array()) return "must be an array of strings, got " + type_name(j);
+            Strings list;
+            for (size_t i = 0; i < j.size(); ++i) {
+                if (!j[i].is_string())
+                    return "[" + std::to_string(i) + "]: must be a string, got " + type_name(j[i]);
+                list.push_back(j[i].get<std::string>());
+            }
+            out = std::move(list);
+            return {};
+        }
     }
     return "unreachable";
 }
@@ -566,16 +726,41 @@ Reason scalar_from_text(std::string_view text, Type type, Scalar& out) {
                 return "must be true or false, got " + quote(text);
             out = text == "true";
             return {};
+        case Type::Strings: {  // comma-separated; "" = an empty list
+            Strings list;
+            for (size_t start = 0; start < text.size();) {
+                size_t comma = std::min(text.find(',', start), text.size());
+                list.emplace_back(text.substr(start, comma - start));
+                start = comma + 1;
+                if (comma + 1 == text.size()) list.emplace_back();  // "a," has an empty entry
+            }
+            try {
+                (void)Json(list).dump();
+            } catch (const Json::type_error&) {
+                return "must be valid UTF-8";
+            }
+            out = std::move(list);
+            return {};
+        }
     }
     return "unreachable";
+}
+
+// A reason about one entry of a list ("[1]: ...") is named by the entry: allowed_origins[1].
+ConfigError key_error(const std::string& key, const std::string& reason) {
+    if (reason.starts_with('[')) {
+        if (size_t end = reason.find("]: "); end != std::string::npos)
+            return ConfigError{key + reason.substr(0, end + 1), reason.substr(end + 3)};
+    }
+    return ConfigError{key, reason};
 }
 
 template <class Target>
 std::optional<ConfigError> apply_json(const Setting<Target>& s, const Json& value,
                                       const std::string& key, Target& target) {
     Scalar scalar;
-    if (auto reason = scalar_from_json(value, s.type, scalar)) return ConfigError{key, *reason};
-    if (auto reason = s.set(target, scalar)) return ConfigError{key, *reason};
+    if (auto reason = scalar_from_json(value, s.type, scalar)) return key_error(key, *reason);
+    if (auto reason = s.set(target, scalar)) return key_error(key, *reason);
     return {};
 }
 
@@ -622,6 +807,43 @@ std::optional<ConfigError> apply_bridge(const Json& object, BridgeConfig& bridge
     return {};
 }
 
+// Rules inside auth, checked before any key file is read.
+std::optional<ConfigError> check_auth(const AuthConfig& auth) {
+    const bool hmac = !auth.jwt.hmac_secret_file.empty(), pem = !auth.jwt.public_key_file.empty();
+    if (hmac && pem)
+        return ConfigError{"auth.jwt",
+                           "at most one of hmac_secret_file and public_key_file, got both"};
+    if (auth.required && !hmac && !pem)
+        return ConfigError{"auth.required",
+                           "needs auth.jwt.hmac_secret_file or auth.jwt.public_key_file: "
+                           "without a key no token can be verified"};
+    return {};
+}
+
+// "auth": its own keys and the nested "jwt" block. A key file named by the result is loaded
+// here, so a document that sets or changes auth (a file, a reload, `set auth`) proves its key.
+std::optional<ConfigError> apply_auth(const Json& object, AuthConfig& auth) {
+    if (!object.is_object())
+        return ConfigError{"auth", "must be an object, got " + type_name(object)};
+    for (const auto& item : object.items()) {
+        if (item.key() == "jwt") {
+            if (auto e = apply_section<JwtConfig>("auth.jwt", item.value(), kJwtSettings, auth.jwt))
+                return e;
+            continue;
+        }
+        const auto* s = find_setting<AuthConfig>(kAuthSettings, item.key());
+        if (!s) {
+            auto known = keys_of<AuthConfig>(kAuthSettings);
+            known.emplace_back("jwt");
+            return ConfigError{"auth." + item.key(),
+                               "unknown key" + suggestion(item.key(), known, "auth.")};
+        }
+        if (auto e = apply_json(*s, item.value(), "auth." + item.key(), auth)) return e;
+    }
+    if (auto e = check_auth(auth)) return e;
+    return usable_jwt_key(auth.jwt);
+}
+
 std::optional<ConfigError> apply_object(const Json& object, Config& c) {
     for (const auto& item : object.items()) {
         const std::string& key = item.key();
@@ -635,11 +857,21 @@ std::optional<ConfigError> apply_object(const Json& object, Config& c) {
                 return e;
             continue;
         }
+        if (key == "auth") {
+            if (auto e = apply_auth(item.value(), c.auth)) return e;
+            continue;
+        }
+        if (key == "rate_limit") {
+            if (auto e = apply_section<RateLimitConfig>("rate_limit", item.value(),
+                                                        kRateLimitSettings, c.rate_limit))
+                return e;
+            continue;
+        }
         const auto* s = find_setting<Config>(kSettings, key);
         if (!s) {
             auto known = keys_of<Config>(kSettings);
-            known.emplace_back("bridge");
-            known.emplace_back("compression");
+            for (const char* block : {"bridge", "compression", "auth", "rate_limit"})
+                known.emplace_back(block);
             return ConfigError{key, "unknown key" + suggestion(key, known, "")};
         }
         if (auto e = apply_json(*s, item.value(), key, c)) return e;
@@ -658,6 +890,15 @@ std::optional<ConfigError> check_cross_keys(const Config& c) {
                                              std::to_string(c.max_message_bytes + kFrameHeaderMax) +
                                              " so that one whole frame fits, got " +
                                              std::to_string(c.slab_bytes)};
+    if (auto e = check_auth(c.auth)) return e;
+    // The table bounds every field, so this holds for any config read; it guards one built in
+    // code, checked the way the worker will use it (after the burst of 0 became the rate).
+    const admission::InboundLimits limits = effective_rate_limits(c.rate_limit);
+    for (auto [limit, key] : {std::pair{limits.messages, "rate_limit.messages_per_s"},
+                              std::pair{limits.bytes, "rate_limit.bytes_per_s"}}) {
+        if (auto reason = admission::check_rate_limit(limit, key))
+            return ConfigError{key, reason->substr(std::strlen(key) + 2)};  // "key: why"
+    }
     if (!c.bridge.username.empty() && c.bridge.password_file.empty())
         return ConfigError{"bridge.username",
                            "needs bridge.password_file: Redis logs a user in with its password"};
@@ -677,8 +918,41 @@ std::optional<ConfigError> check_cross_keys(const Config& c) {
     return {};
 }
 
+// Admission settings that are valid but do nothing, or less than their writer likely meant.
+// Checked once every source (file, flags) has been applied.
+void note_admission(const Config& c, ConfigNotes& notes) {
+    const bool key = !c.auth.jwt.hmac_secret_file.empty() || !c.auth.jwt.public_key_file.empty();
+    if (!key && c.auth.default_role != AuthConfig{}.default_role)
+        notes.warnings.push_back(
+            "auth.default_role: \"" + c.auth.default_role +
+            "\" has no effect without a key in auth.jwt (hmac_secret_file or public_key_file): "
+            "tokens are not read and every client publishes");
+    const JwtConfig& jwt = c.auth.jwt;
+    if (!key && (!jwt.audience.empty() || !jwt.issuer.empty() || jwt.leeway_s != 0))
+        notes.warnings.push_back(
+            "auth.jwt: audience, issuer and leeway_s have no effect without hmac_secret_file or "
+            "public_key_file: tokens are not read");
+    if (!c.allow_missing_origin && c.allowed_origins.empty())
+        notes.warnings.push_back(
+            "allow_missing_origin: false has no effect while allowed_origins is empty (no Origin "
+            "check: every request is admitted, with or without Origin)");
+    const RateLimitConfig& r = c.rate_limit;
+    if (r.burst_messages != 0 && r.messages_per_s == 0)
+        notes.warnings.push_back(
+            "rate_limit.burst_messages has no effect while rate_limit.messages_per_s is 0 "
+            "(unlimited)");
+    if (r.burst_bytes != 0 && r.bytes_per_s == 0)
+        notes.warnings.push_back(
+            "rate_limit.burst_bytes has no effect while rate_limit.bytes_per_s is 0 (unlimited)");
+    if (c.max_connections != 0 && c.max_connections_per_ip > c.max_connections)
+        notes.warnings.push_back("max_connections_per_ip (" +
+                                 std::to_string(c.max_connections_per_ip) +
+                                 ") is above max_connections (" +
+                                 std::to_string(c.max_connections) + "), so it never applies");
+}
+
 std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
-                                             const std::string& source) {
+                                             const std::string& source, bool note = true) {
     // nlohmann keeps one value of a repeated key silently; a repeated key is a mistake worth
     // naming.
     struct Open {
@@ -719,8 +993,10 @@ std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
     if (duplicate) return ConfigError{*duplicate, "duplicate key"};
     if (!doc.is_object())
         return ConfigError{source, "must be a JSON object, got " + type_name(doc)};
+    base.notes = {};  // what reading this text noticed, not what an earlier reading did
     if (auto e = apply_object(doc, base)) return *e;
     if (auto e = check_cross_keys(base)) return *e;
+    if (note) note_admission(base, base.notes);
     return base;
 }
 
@@ -767,6 +1043,8 @@ std::string_view type_word(Type t) {
             return "string";
         case Type::Boolean:
             return "boolean";
+        case Type::Strings:
+            return "array of strings";
     }
     return "";
 }
@@ -784,6 +1062,13 @@ std::string_view to_string(LogLevel level) {
 
 std::variant<Config, ConfigError> parse_config_json(std::string_view text, Config base) {
     return parse_text(text, std::move(base), "config");
+}
+
+admission::InboundLimits effective_rate_limits(const RateLimitConfig& r) {
+    auto limit = [](uint64_t per_s, uint64_t burst) {
+        return admission::RateLimit{per_s, burst == 0 ? per_s : burst};
+    };
+    return {limit(r.messages_per_s, r.burst_messages), limit(r.bytes_per_s, r.burst_bytes)};
 }
 
 std::variant<Config, ConfigError> load_config_file(const std::string& path) {
@@ -809,6 +1094,17 @@ std::optional<ConfigError> validate(const Config& c) {
     for (const auto& s : kCompressionSettings)
         if (auto e = apply_json(s, s.get(c.compression), "compression." + std::string(s.key),
                                 scratch.compression))
+            return e;
+    for (const auto& s : kAuthSettings)
+        if (auto e = apply_json(s, s.get(c.auth), "auth." + std::string(s.key), scratch.auth))
+            return e;
+    for (const auto& s : kJwtSettings)
+        if (auto e = apply_json(s, s.get(c.auth.jwt), "auth.jwt." + std::string(s.key),
+                                scratch.auth.jwt))
+            return e;
+    for (const auto& s : kRateLimitSettings)
+        if (auto e = apply_json(s, s.get(c.rate_limit), "rate_limit." + std::string(s.key),
+                                scratch.rate_limit))
             return e;
     return check_cross_keys(c);
 }
@@ -871,18 +1167,22 @@ std::variant<CommandLine, ConfigError> parse_command_line(int argc, const char* 
 
     // The file first, then every flag over it, whatever the order on the line.
     if (have_config) {
-        auto loaded = load_config_file(line.config_path);
+        std::string text;
+        if (auto reason = read_file(line.config_path, text))
+            return ConfigError{"--config", *reason};
+        auto loaded = parse_text(text, Config{}, line.config_path, false);
         if (auto* e = std::get_if<ConfigError>(&loaded)) return std::move(*e);
         line.config = std::get<Config>(std::move(loaded));
     }
     for (const auto& use : uses) {
         Scalar scalar;
         if (auto reason = scalar_from_text(use.value, use.setting->type, scalar))
-            return ConfigError{use.written, *reason};
+            return key_error(use.written, *reason);
         if (auto reason = use.setting->set(line.config, scalar))
-            return ConfigError{use.written, *reason};
+            return key_error(use.written, *reason);
     }
     if (auto e = check_cross_keys(line.config)) return *e;
+    note_admission(line.config, line.config.notes);
     return line;
 }
 
@@ -895,6 +1195,15 @@ std::string to_json(const Config& c) {
     Json compression = Json::object();
     for (const auto& s : kCompressionSettings) compression[std::string(s.key)] = s.get(c.compression);
     out["compression"] = std::move(compression);
+    Json auth = Json::object();
+    for (const auto& s : kAuthSettings) auth[std::string(s.key)] = s.get(c.auth);
+    Json jwt = Json::object();
+    for (const auto& s : kJwtSettings) jwt[std::string(s.key)] = s.get(c.auth.jwt);
+    auth["jwt"] = std::move(jwt);
+    out["auth"] = std::move(auth);
+    Json rate_limit = Json::object();
+    for (const auto& s : kRateLimitSettings) rate_limit[std::string(s.key)] = s.get(c.rate_limit);
+    out["rate_limit"] = std::move(rate_limit);
     return out.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -917,7 +1226,8 @@ std::string usage_text() {
     out += "\nFLAGS\n";
     wrap(out,
          "Each flag may be written -flag VALUE, -flag=VALUE, --flag VALUE or --flag=VALUE. Every "
-         "configuration key has a flag of the same name with - for _ (bridge and compression keys are file-only).",
+         "configuration key has a flag of the same name with - for _ (the keys of the bridge, "
+         "compression, auth and rate_limit blocks are file-only).",
          4);
     auto flag_entry = [&](std::string_view names, std::string_view help) {
         out += "\n    ";
@@ -964,6 +1274,17 @@ std::string usage_text() {
     key_entry("compression", "object, optional", kCompressionHelp);
     for (const auto& s : kCompressionSettings)
         key_entry("compression." + std::string(s.key), about(s.type, s.get(defaults.compression)),
+                  s.help);
+    key_entry("auth", "object, optional", kAuthHelp);
+    for (const auto& s : kAuthSettings)
+        key_entry("auth." + std::string(s.key), about(s.type, s.get(defaults.auth)), s.help);
+    key_entry("auth.jwt", "object, optional", kJwtHelp);
+    for (const auto& s : kJwtSettings)
+        key_entry("auth.jwt." + std::string(s.key), about(s.type, s.get(defaults.auth.jwt)),
+                  s.help);
+    key_entry("rate_limit", "object, optional", kRateLimitHelp);
+    for (const auto& s : kRateLimitSettings)
+        key_entry("rate_limit." + std::string(s.key), about(s.type, s.get(defaults.rate_limit)),
                   s.help);
 
     out += "\nFILES\n";

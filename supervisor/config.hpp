@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "admission/rate_limit.hpp"
 #include "supervisor/control_protocol.hpp"
 #include "supervisor/listen_address.hpp"
 
@@ -52,6 +53,41 @@ struct CompressionConfig {
     friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;
 };
 
+// How a JWT is checked (docs/admission.md). At most one key file; only their paths are kept and
+// printed. A key file is read (and the key built) wherever a config that names it is read.
+struct JwtConfig {
+    std::string hmac_secret_file;  // HS256/384/512: the secret's bytes, at least 32
+    std::string public_key_file;   // RS256 / ES256: a PEM public key or certificate
+    std::string audience;          // "" = aud not checked
+    std::string issuer;            // "" = iss not checked
+    uint32_t leeway_s = 0;         // clock skew tolerated on exp and nbf, 0..86400
+
+    friend bool operator==(const JwtConfig&, const JwtConfig&) = default;
+};
+
+// Who may publish: a token's ringcast.publish, else default_role.
+struct AuthConfig {
+    bool required = false;                   // no token, or a bad one: 401; needs a jwt key file
+    std::string default_role = "publisher";  // "publisher" | "listener"
+    std::string listener_send = "close";     // "close" (1008) | "drop": a listener's data message
+    bool close_on_expiry = true;             // a token's exp reached: close with 1008
+    JwtConfig jwt;
+
+    friend bool operator==(const AuthConfig&, const AuthConfig&) = default;
+};
+
+// Inbound limits per connection; 0 per second = unlimited. A burst of 0 with a rate means one
+// second's worth (effective_rate_limits).
+struct RateLimitConfig {
+    uint64_t messages_per_s = 0;
+    uint64_t bytes_per_s = 0;
+    uint64_t burst_messages = 0;
+    uint64_t burst_bytes = 0;
+    std::string policy = "close";  // "close" (1008 "rate limit") | "drop"
+
+    friend bool operator==(const RateLimitConfig&, const RateLimitConfig&) = default;
+};
+
 // What reading a config noticed that is valid but will likely not do what its writer meant
 // (printed by --check-config, logged at start and on reload). Not a setting: two configs that
 // differ only in their notes are equal.
@@ -81,15 +117,27 @@ struct Config {
     std::string restart_mode = "handoff";  // "handoff" | "drain"
     std::string control_group;             // group owning the control socket; "" = the process's
     bool connection_log = false;           // one key=value line per connection event
+    // Admission (docs/admission.md): all of it changes at run time, without a restart.
+    std::vector<std::string> allowed_origins;  // empty = no Origin check
+    bool allow_missing_origin = true;          // a request without Origin (not a browser)
+    uint32_t max_connections = 0;              // per node; 0 = no limit, <= 10000000
+    uint32_t max_connections_per_ip = 0;       // per source address; 0 = no limit
+    uint32_t handshake_timeout_ms = 10000;     // 100..600000
     BridgeConfig bridge;
     CompressionConfig compression;
+    AuthConfig auth;
+    RateLimitConfig rate_limit;
     ConfigNotes notes;
 
     friend bool operator==(const Config&, const Config&) = default;
 };
 
+// The limits the workers apply: a burst of 0 with a rate is one second's worth (burst = rate).
+admission::InboundLimits effective_rate_limits(const RateLimitConfig& r);
+
 struct ConfigError {
-    std::string key;  // "ring", "bridge.redis", "-ring", "--config", a file path, or "config"
+    std::string key;  // "ring", "bridge.redis", "auth.jwt.issuer", "allowed_origins[1]", "-ring",
+                      // "--config", a file path, or "config"
     std::string reason;
     std::string message() const { return key + ": " + reason; }
 };

@@ -30,6 +30,13 @@ struct Totals {
     uint64_t inflated_messages = 0;
     uint64_t inflate_errors = 0;
     std::map<uint16_t, uint64_t> protocol_errors_by_code;
+    std::map<std::string, uint64_t> upgrades_rejected;
+    std::map<std::string, uint64_t> auth_failures;
+    uint64_t rate_limited = 0;
+    uint64_t listener_sends = 0;
+    uint64_t token_expired = 0;
+    uint64_t listeners = 0;
+    uint64_t authenticated = 0;
 
     void add(const ShardSnapshot& s) {
         ++shards;
@@ -49,10 +56,20 @@ struct Totals {
         inflated_messages += s.inflated_messages;
         inflate_errors += s.inflate_errors;
         for (const auto& [code, n] : s.protocol_errors_by_code) protocol_errors_by_code[code] += n;
+        for (const auto& [reason, n] : s.upgrades_rejected) upgrades_rejected[reason] += n;
+        for (const auto& [error, n] : s.auth_failures) auth_failures[error] += n;
+        rate_limited += s.rate_limited;
+        listener_sends += s.listener_sends;
+        token_expired += s.token_expired;
+        listeners += s.listeners;
+        authenticated += s.authenticated;
     }
     void add(const WorkerSnapshot& w) {
         for (const auto& s : w.shards) add(s);
     }
+    // Connections that may publish: a shard counts its listeners among its connections, but
+    // reads of the two may straddle a close.
+    uint64_t publishers() const { return connections > listeners ? connections - listeners : 0; }
     // Protocol errors whose close code is not counted one by one.
     uint64_t other_protocol_errors() const {
         uint64_t counted = 0;
@@ -64,6 +81,12 @@ struct Totals {
 json by_code_json(const std::map<uint16_t, uint64_t>& codes) {
     json out = json::object();
     for (const auto& [code, n] : codes) out[std::to_string(code)] = n;
+    return out;
+}
+
+json by_label_json(const std::map<std::string, uint64_t>& counts) {
+    json out = json::object();
+    for (const auto& [label, n] : counts) out[label] = n;
     return out;
 }
 
@@ -85,6 +108,13 @@ json counters_json(const Totals& t) {
         {"deflate_bytes_out", t.deflate_bytes_out},
         {"inflated_messages", t.inflated_messages},
         {"inflate_errors", t.inflate_errors},
+        {"upgrades_rejected", by_label_json(t.upgrades_rejected)},
+        {"auth_failures", by_label_json(t.auth_failures)},
+        {"rate_limited", t.rate_limited},
+        {"listener_messages_refused", t.listener_sends},
+        {"token_expired", t.token_expired},
+        {"connections_by_role", {{"publisher", t.publishers()}, {"listener", t.listeners}}},
+        {"authenticated", t.authenticated},
     };
 }
 
@@ -196,6 +226,18 @@ void per_worker(Exposition& e, const ClusterSnapshot& s, const char* name, const
         Totals t;
         t.add(w);
         e.sample({{"worker", worker_label(w)}}, t.*field);
+    }
+}
+
+// One family with one sample per worker and label value (every value the shards list).
+void per_worker_by(Exposition& e, const ClusterSnapshot& s, const char* name, const char* help,
+                   const char* label, std::map<std::string, uint64_t> Totals::*field) {
+    e.family(name, "counter", help);
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        for (const auto& [value, n] : t.*field)
+            e.sample({{"worker", worker_label(w)}, {label, value}}, n);
     }
 }
 
@@ -372,6 +414,34 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     per_worker(e, s, "ringcast_inflate_errors_total", "counter",
                "Compressed client messages refused (corrupt, or too big once inflated).",
                &Totals::inflate_errors);
+
+    per_worker_by(e, s, "ringcast_upgrades_rejected_total",
+                  "Upgrade requests refused, by reason: bad_request (400, 405, 426, 431, 505), "
+                  "origin (403), auth (401), max_connections and max_connections_per_ip (503), "
+                  "handshake_timeout.",
+                  "reason", &Totals::upgrades_rejected);
+    per_worker_by(e, s, "ringcast_auth_failures_total",
+                  "Tokens refused at the upgrade, by error (missing, expired, bad_signature, ...).",
+                  "error", &Totals::auth_failures);
+    per_worker(e, s, "ringcast_rate_limited_total", "counter",
+               "Client messages over their connection's rate limit (closed or dropped by "
+               "rate_limit.policy).",
+               &Totals::rate_limited);
+    per_worker(e, s, "ringcast_listener_messages_refused_total", "counter",
+               "Data messages sent by listeners (closed or dropped by auth.listener_send).",
+               &Totals::listener_sends);
+    per_worker(e, s, "ringcast_token_expired_total", "counter",
+               "Connections closed because their token expired.", &Totals::token_expired);
+    e.family("ringcast_connections_by_role", "gauge",
+             "Open WebSocket connections by role: publisher (may send) or listener.");
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        e.sample({{"worker", worker_label(w)}, {"role", "publisher"}}, t.publishers());
+        e.sample({{"worker", worker_label(w)}, {"role", "listener"}}, t.listeners);
+    }
+    per_worker(e, s, "ringcast_connections_authenticated", "gauge",
+               "Open WebSocket connections admitted with a valid token.", &Totals::authenticated);
 
     e.family("ringcast_protocol_errors_total", "counter",
              "Connections closed for a protocol error, by close code (other = not counted "

@@ -40,6 +40,14 @@ struct ShardSnapshot {
     uint64_t inflated_messages = 0;
     uint64_t inflate_errors = 0;
     std::vector<std::pair<uint16_t, uint64_t>> protocol_errors_by_code;  // {close code, count}
+    // Admission (docs/admission.md). Every reason and every error is listed, 0 or not.
+    std::vector<std::pair<std::string, uint64_t>> upgrades_rejected;  // {reason label, count}
+    std::vector<std::pair<std::string, uint64_t>> auth_failures;      // {JwtError label, count}
+    uint64_t rate_limited = 0;
+    uint64_t listener_sends = 0;  // data messages from listeners, closed or dropped
+    uint64_t token_expired = 0;
+    uint64_t listeners = 0;      // gauge: open connections that may not publish
+    uint64_t authenticated = 0;  // gauge: open connections admitted with a token
     uint64_t ring_head = 0;
     uint64_t ring_capacity = 0;
     uint64_t ring_occupancy = 0;  // head - min live cursor

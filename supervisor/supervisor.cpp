@@ -20,6 +20,7 @@
 
 #include "base/channel.hpp"
 #include "base/exit_code.hpp"
+#include "supervisor/admission_settings.hpp"
 #include "supervisor/backoff.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/notify.hpp"
@@ -155,6 +156,7 @@ worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
     o.settings.compression_min_bytes = static_cast<uint32_t>(
         std::min<uint64_t>(config_.compression.min_bytes, UINT32_MAX));
     o.settings.compression_level = config_.compression.level;
+    o.settings.admission = admission_settings(config_);
     o.log_level = static_cast<int>(config_.log_level);
     return o;
 }

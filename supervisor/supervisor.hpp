@@ -94,6 +94,7 @@ private:
     void drain();
     void broadcast_command(const std::string& cmd);
     void apply_runtime_settings();
+    void send_admission();
     bool setup();
     bool spawn(WorkerProcess& w);
     pid_t fork_exec(const char* role_flag, const std::function<std::string(int channel_fd)>& spec_for,

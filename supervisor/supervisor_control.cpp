@@ -8,12 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "admission/jwt.hpp"
 #include "base/channel.hpp"
 #include "base/log.hpp"
 #include "ringcast/version.hpp"
+#include "supervisor/admission_settings.hpp"
 #include "supervisor/backoff.hpp"
 #include "supervisor/notify.hpp"
 #include "supervisor/supervisor.hpp"
+#include "worker/admission_json.hpp"
 
 namespace ringcast::supervisor {
 
@@ -81,6 +84,21 @@ ClusterSnapshot Supervisor::snapshot() {
                 sh.protocol_errors_by_code.emplace_back(shm::kCountedCloseCodes[i],
                                                         st.protocol_errors_by_code[i].load(std::memory_order_relaxed));
             }
+            for (size_t i = 0; i < shm::kRejectReasonCount; ++i) {
+                sh.upgrades_rejected.emplace_back(
+                    shm::kRejectReasonNames[i],
+                    st.upgrades_rejected[i].load(std::memory_order_relaxed));
+            }
+            for (size_t i = 0; i < shm::kAuthFailureCount; ++i) {
+                sh.auth_failures.emplace_back(
+                    admission::to_string(static_cast<admission::JwtError>(i)),
+                    st.auth_failures[i].load(std::memory_order_relaxed));
+            }
+            sh.rate_limited = st.rate_limited.load(std::memory_order_relaxed);
+            sh.listener_sends = st.listener_sends.load(std::memory_order_relaxed);
+            sh.token_expired = st.token_expired.load(std::memory_order_relaxed);
+            sh.listeners = st.listeners.load(std::memory_order_relaxed);
+            sh.authenticated = st.authenticated.load(std::memory_order_relaxed);
             // Pairs with the release in Producer::publish().
             sh.ring_head = segment_->ring(p.member).hdr->head.load(std::memory_order_acquire);
             sh.ring_capacity = config_.ring;
@@ -152,24 +170,57 @@ void Supervisor::broadcast_command(const std::string& cmd) {
     }
 }
 
+// Every worker gets the whole admission settings and re-reads the key files they name; a
+// worker started later gets them on its command line.
+void Supervisor::send_admission() {
+    const std::string cmd =
+        "admission " + worker::admission_to_json(admission_settings(config_)).dump();
+    if (cmd.size() > kMaxCommandBytes) {  // the config's bounds keep it well under
+        RC_LOG_ERROR("event=admission_not_sent reason=\"%zu bytes, more than a command holds\"",
+                     cmd.size());
+        return;
+    }
+    broadcast_command(cmd);
+}
+
+namespace {
+
+// Settings that can change while running; everything else needs a restart of the workers
+// (restart all) after editing the config file, or a reload (SIGHUP).
+// clang-format off
+constexpr const char* kRuntime[] = {
+    "log_level", "max_buffered_bytes", "stats_interval_ms",
+    "allowed_origins", "allow_missing_origin", "max_connections", "max_connections_per_ip",
+    "handshake_timeout_ms", "rate_limit", "auth"};
+// clang-format on
+
+std::string runtime_list() {
+    std::string list;
+    for (const char* k : kRuntime) list += (list.empty() ? "" : ", ") + std::string(k);
+    return list;
+}
+
+}  // namespace
+
 std::string Supervisor::set_setting(const std::string& key, const nlohmann::json& value) {
-    // Settings that can change while running; everything else needs a restart of the
-    // workers (restart all) after editing the config file, or a reload (SIGHUP).
     nlohmann::json patch = {{key, value}};
-    // Unknown keys and bad values are named first, as in a config file.
+    // Unknown keys and bad values are named first, as in a config file; `auth` with a key file
+    // loads the key here, so a bad one is refused before any worker hears of it.
     auto parsed = parse_config_json(patch.dump(), config_);
     if (auto* err = std::get_if<ConfigError>(&parsed)) return err->message();
-    static const char* kRuntime[] = {"log_level", "max_buffered_bytes", "stats_interval_ms"};
     bool runtime = false;
     for (const char* k : kRuntime) runtime = runtime || key == k;
-    if (!runtime) {
-        return "cannot change " + key +
-               " at run time (run-time settings: log_level, max_buffered_bytes, stats_interval_ms)";
-    }
+    if (!runtime)
+        return "cannot change " + key + " at run time (run-time settings: " + runtime_list() + ")";
     Config next = std::get<Config>(parsed);
     if (auto err = validate(next)) return err->message();
+    for (const auto& w : next.notes.warnings)
+        RC_LOG_WARN("event=config_warning reason=\"%s\"", w.c_str());
+    const bool admission =
+        !(admission_settings(next) == admission_settings(config_)) || key == "auth";
     config_ = next;
     apply_runtime_settings();
+    if (admission) send_admission();
     RC_LOG_INFO("event=set key=%s value=%s", key.c_str(), value.dump().c_str());
     return "";
 }
@@ -191,6 +242,7 @@ void Supervisor::reload() {
     runtime_only.log_level = next.log_level;
     runtime_only.max_buffered_bytes = next.max_buffered_bytes;
     runtime_only.stats_interval_ms = next.stats_interval_ms;
+    copy_admission(next, runtime_only);  // sent to the running workers below
     bool needs_restart = !(runtime_only == next);
     // Topology, listeners and the segment stay as they are; settings the workers read at
     // start reach them through a rolling restart.
@@ -216,6 +268,11 @@ void Supervisor::reload() {
     keep.bridge = config_.bridge;  // the bridge is restarted below, not the workers
     needs_restart = needs_restart && !(runtime_only == keep);
     keep.bridge = next.bridge;
+    // A key file named as before may hold a new key (a rotation): the workers read it again.
+    const bool has_key_file =
+        !keep.auth.jwt.hmac_secret_file.empty() || !keep.auth.jwt.public_key_file.empty();
+    const bool admission =
+        has_key_file || !(admission_settings(keep) == admission_settings(config_));
     config_ = keep;
     if (bridge_changed) {
         // Its settings reach it by a restart of the bridge alone (its place is kept).
@@ -230,7 +287,9 @@ void Supervisor::reload() {
         }
     }
     apply_runtime_settings();
-    RC_LOG_INFO("event=reload applied=runtime rolling_restart=%d", needs_restart);
+    if (admission) send_admission();
+    RC_LOG_INFO("event=reload applied=runtime admission=%d rolling_restart=%d", admission,
+                needs_restart);
     if (needs_restart) {
         std::string refused = start_restart("all", nullptr);
         if (!refused.empty()) RC_LOG_WARN("event=reload_restart_refused reason=\"%s\"", refused.c_str());

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "worker/admission_json.hpp"
+
 namespace ringcast::supervisor {
 
 using nlohmann::json;
@@ -28,7 +30,8 @@ std::string encode_worker_spec(const worker::WorkerOptions& o) {
           {"connection_log", o.settings.connection_log},
           {"compression", o.settings.compression},
           {"compression_min_bytes", o.settings.compression_min_bytes},
-          {"compression_level", o.settings.compression_level}}},
+          {"compression_level", o.settings.compression_level},
+          {"admission", worker::admission_to_json(o.settings.admission)}}},
     };
     return j.dump();
 }
@@ -58,6 +61,9 @@ std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::s
         o.settings.compression = st.at("compression").get<bool>();
         o.settings.compression_min_bytes = st.at("compression_min_bytes").get<uint32_t>();
         o.settings.compression_level = st.at("compression_level").get<uint32_t>();
+        auto admission = worker::admission_from_json(st.at("admission"));
+        if (auto* err = std::get_if<std::string>(&admission)) return "bad worker spec: " + *err;
+        o.settings.admission = std::get<worker::AdmissionSettings>(std::move(admission));
         return o;
     } catch (const std::exception& e) {
         return std::string("bad worker spec: ") + e.what();

@@ -53,8 +53,10 @@ commands:
                       process from the binary on disk; answers once the new one is ready
   restart bridge      replace the Redis bridge process: it flushes what it holds to
                       Redis and the new one continues where it stopped
-  set KEY VALUE       change a runtime setting, e.g. `set log_level debug`
-                      (VALUE is sent as a JSON number when it reads as one)
+  set KEY VALUE       change a runtime setting, e.g. `set log_level debug`,
+                      `set allowed_origins '["https://app.example.com"]'` (VALUE is
+                      sent as JSON when it reads as a number, true, false, an array
+                      or an object, else as a string)
   drain               enter draining: /readyz answers 503 so load balancers move
                       traffic away before a shutdown
   shutdown            graceful shutdown of the whole cluster
@@ -117,10 +119,13 @@ Args parse_args(int argc, char** argv) {
     return a;
 }
 
-// VALUE as a JSON number when it reads as one ("42", "-1.5", "1e3"), else as a string.
+// VALUE as JSON when it reads as a number ("42", "-1.5", "1e3"), a boolean, an array or an
+// object (`set auth '{"required": true}'`), else as a string.
 json setting_value(const std::string& text) {
     json v = json::parse(text, nullptr, false);
-    if (!v.is_discarded() && v.is_number() && std::isfinite(v.get<double>())) return v;
+    if (v.is_discarded()) return text;
+    if (v.is_number() && std::isfinite(v.get<double>())) return v;
+    if (v.is_boolean() || v.is_array() || v.is_object()) return v;
     return text;
 }
 

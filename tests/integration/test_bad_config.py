@@ -10,6 +10,10 @@ wrongly accepted it would not bind a public port), run as `ringcast --config F`:
   {"hugepages": "sometimes"}  -> exit 2, names `hugepages`   (auto|require|off per DESIGN.md)
   invalid JSON                -> exit 2
   top level not an object     -> exit 2
+  {"auth": {"required": true}} (no key)         -> exit 2, names `auth.required`
+  {"allowed_origins": ["https://a.example/app"]} -> exit 2, names `allowed_origins[0]`, "path"
+  auth.jwt.hmac_secret_file missing / 16 bytes  -> exit 2, names the key and the file, and
+                                                   (short) says "at least 32" without the secret
   the flag `-ring 1000`       -> exit 2, names `-ring`
 `ringcast --config deploy/ringcast.json --check-config` exits 0 and prints JSON with "ring".
 Nothing may keep running: every invocation must exit by itself within 10 s.
@@ -56,7 +60,17 @@ def main():
         ("hugepages bad enum", {**base, "hugepages": "sometimes"}, [r"hugepages"]),
         ("invalid JSON", '{"listen": "127.0.0.1:%d", "ring": 2048,,}' % port, []),
         ("top level is an array", "[1, 2, 3]", []),
+        ("auth.required without a key", {**base, "auth": {"required": True}}, [r"auth\.required"]),
+        ("allowed origin with a path", {**base, "allowed_origins": ["https://a.example/app"]},
+         [r"allowed_origins\[0\]", r"path"]),
+        ("missing JWT secret file", {**base, "auth": {"jwt": {"hmac_secret_file": os.path.join(tmp, "no-secret")}}},
+         [r"auth\.jwt\.hmac_secret_file", r"no-secret"]),
     ]
+    short_secret = os.path.join(tmp, "short-secret")
+    with open(short_secret, "w") as f:
+        f.write("SIXTEEN-BYTES-XY\n")
+    cases.append(("short JWT secret", {**base, "auth": {"jwt": {"hmac_secret_file": short_secret}}},
+                  [r"auth\.jwt\.hmac_secret_file", r"short-secret", r"at least 32", r"^(?!.*SIXTEEN)"]))
     failures = []
     for name, content, patterns in cases:
         path = cfg_file(re.sub(r"\W+", "_", name), content)

@@ -11,7 +11,9 @@
     `workers` agree with it;
   * `set log_level debug` and `set max_buffered_bytes 1048576` are ok; `set ring 4096` and
     an unknown key exit 1 with an error naming the key and "run time"; a bad value for a
-    run-time key is refused naming the key;
+    run-time key is refused naming the key; the admission keys are run-time settings too
+    (`set allowed_origins '[...]'`, `set rate_limit '{...}'`, `set max_connections 100`), and
+    `set auth '{"required": true}'` without a key file is refused naming auth.required;
   * a raw AF_UNIX client: unknown command, malformed JSON (connection kept: the next
     request on it is answered), JSON that is not an object, missing "cmd", "cmd" not a
     string -- each answered {"ok":false,"error":...} with the documented text; blank lines
@@ -156,6 +158,22 @@ async def main():
         h.log(f"set {key} {val}: refused: {err.strip()!r}")
     _, status = await h.actl_json(ctl, "status")
     h.check(status["config"]["ring"] == 2048, f"ring changed after a refused set: {status['config']}")
+    # Admission keys change at run time; each set is put back so the rest of the test is unaffected.
+    for key, val in (("allowed_origins", '["https://app.example.com", "https://*.example.org"]'),
+                     ("allow_missing_origin", "true"), ("max_connections", "100000"),
+                     ("rate_limit", '{"messages_per_s": 100000, "policy": "drop"}'),
+                     ("allowed_origins", "[]"), ("max_connections", "0"),
+                     ("rate_limit", '{"messages_per_s": 0, "policy": "close"}')):
+        _, a = await h.actl_json(ctl, "set", key, val)
+        h.check(a.get("ok") is True and a["key"] == key, f"set {key} {val}: {a}")
+    for key, val, words in (("auth", '{"required": true}', ("auth.required",)),
+                            ("allowed_origins", '["https://a.example/app"]', ("allowed_origins[0]", "path")),
+                            ("auth", '{"jwt": {"hmac_secret_file": "/nonexistent/rc-secret"}}',
+                             ("auth.jwt.hmac_secret_file", "/nonexistent/rc-secret"))):
+        rc, out, err = await h.actl(ctl, "set", key, val)
+        h.check(rc == 1 and all(w in err for w in words),
+                f"set {key} {val} should be refused naming {words}: rc={rc} err={err!r}")
+    h.log("admission keys set at run time; a bad origin, auth.required without a key and a missing key file refused")
 
     # --- raw protocol
     def raw_checks():

@@ -10,6 +10,10 @@ through the SIGHUP steps:
   2. HUP after an INVALID file ({"ring": 1000} in it, then a truncated JSON file): each
      logged as event=reload_refused naming the problem (the key "ring" / the JSON error);
      nothing changes: same workers, same stats cadence, clients keep chatting;
+  2b. HUP after admission keys change (max_connections, handshake_timeout_ms, an HMAC key
+     file): logged event=reload with admission=1 rolling_restart=0, same workers; the key file
+     then removed and HUP: event=reload_refused naming auth.jwt.hmac_secret_file; put back
+     (a rotated key) and HUP: admission=1 again, with nothing else changed;
   3. HUP after ping_interval_ms 30000 -> 300: logged rolling_restart=1, then every worker is
      replaced through a handoff (3 new pids, event=restart_done); no client sees a close
      (checked 1.5 s later, the clients answering pings all along), and the handed-over
@@ -186,6 +190,46 @@ async def main():
     _, st = await h.actl_json(ctl, "status")
     h.check(st["config"]["ring"] == 2048, f"ring changed after a refused reload: {st['config']}")
     h.log(f"refused reloads changed nothing: same workers, ring 2048, stats median gap {med2:.3f}s")
+
+    # 2b. admission keys change at run time; a key file is proven on every reload
+    secret = os.path.join(srv.tmp, "jwt.secret")
+    with open(secret, "w") as f:
+        f.write("k" * 48 + "\n")
+    adm_cfg = dict(cfg, max_connections=100000, handshake_timeout_ms=5000,
+                   auth={"jwt": {"hmac_secret_file": secret}})
+
+    async def reload_line(after):
+        deadline = time.monotonic() + 5
+        while len(log.find("event=reload ")) <= after:
+            h.check(time.monotonic() < deadline, f"no event=reload within 5 s; log: {log.lines[-5:]}")
+            await asyncio.sleep(0.05)
+        return log.find("event=reload ")[-1]
+
+    n_reload = len(log.find("event=reload "))
+    write_config(adm_cfg)
+    hup()
+    line2 = await reload_line(n_reload)
+    h.check("admission=1" in line2 and "rolling_restart=0" in line2,
+            f"admission keys should reach the workers without a restart: {line2}")
+    os.rename(secret, secret + ".away")
+    n_refused = len(log.find("event=reload_refused"))
+    hup()
+    deadline = time.monotonic() + 5
+    while len(log.find("event=reload_refused")) <= n_refused:
+        h.check(time.monotonic() < deadline, f"HUP with the key file gone: no event=reload_refused; {log.lines[-5:]}")
+        await asyncio.sleep(0.05)
+    refused = log.find("event=reload_refused")[-1]
+    h.check("auth.jwt.hmac_secret_file" in refused and "jwt.secret" in refused,
+            f"reload_refused should name the key file: {refused}")
+    os.rename(secret + ".away", secret)
+    n_reload = len(log.find("event=reload "))
+    hup()
+    line2 = await reload_line(n_reload)
+    h.check("admission=1" in line2 and "rolling_restart=0" in line2,
+            f"a reload with a key file should send it again, without a restart: {line2}")
+    await same_workers("after the admission reloads")
+    no_closes("after the admission reloads")
+    h.log(f"admission reloads: applied without a restart, a missing key file refused ({refused.split('error=')[-1]})")
 
     # 3. ping_interval_ms needs the workers restarted: rolling handoff
     pings_before = sum(len(c.ping_times) for c in clients)

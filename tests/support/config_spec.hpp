@@ -44,13 +44,24 @@ inline Config config_of(std::string_view json) {
     return accepted(parse_config_json(json));
 }
 
-// {"key": value}, or {"bridge": {"inner": value}} for "bridge.inner" (same for "compression.").
+// {"key": value}, or {"bridge": {"inner": value}} for "bridge.inner", and so on for any depth
+// ("auth.jwt.issuer").
 inline std::string doc(const std::string& key, const std::string& value) {
-    for (std::string block : {"bridge", "compression"}) {
-        if (key.starts_with(block + "."))
-            return R"({")" + block + R"(": {")" + key.substr(block.size() + 1) + R"(": )" + value + "}}";
-    }
-    return R"({")" + key + R"(": )" + value + "}";
+    const size_t dot = key.find('.');
+    if (dot == std::string::npos) return R"({")" + key + R"(": )" + value + "}";
+    return R"({")" + key.substr(0, dot) + R"(": )" + doc(key.substr(dot + 1), value) + "}";
+}
+
+// The value at a key path ("auth.jwt.issuer") of a printed config.
+inline nlohmann::json value_at(const nlohmann::json& printed, const std::string& key) {
+    const size_t dot = key.find('.');
+    if (dot == std::string::npos) return printed.at(key);
+    return value_at(printed.at(key.substr(0, dot)), key.substr(dot + 1));
+}
+
+// A key inside a block ("bridge.redis", "auth.jwt.issuer"): file-only, no flag.
+inline bool in_block(const std::string& key) {
+    return key.find('.') != std::string::npos;
 }
 
 inline std::variant<CommandLine, ConfigError> flags(std::initializer_list<const char*> args) {
@@ -74,19 +85,26 @@ struct TempFile {
     ~TempFile() { unlink(path.c_str()); }
 };
 
-// Every key path of to_json(Config{}) with its default, "bridge.x" for nested keys.
+// Every key path of to_json(Config{}) with its default, "bridge.x" and "auth.jwt.x" for
+// nested keys.
+inline void collect_keys(const nlohmann::ordered_json& object, const std::string& prefix,
+                         std::vector<std::pair<std::string, nlohmann::json>>& keys) {
+    for (const auto& item : object.items()) {
+        if (item.value().is_object())
+            collect_keys(item.value(), prefix + item.key() + ".", keys);
+        else
+            keys.emplace_back(prefix + item.key(), item.value());
+    }
+}
 inline std::vector<std::pair<std::string, nlohmann::json>> all_keys() {
     std::vector<std::pair<std::string, nlohmann::json>> keys;
-    auto j = nlohmann::ordered_json::parse(to_json(Config{}));
-    for (const auto& item : j.items()) {
-        if (item.value().is_object()) {
-            for (const auto& inner : item.value().items())
-                keys.emplace_back(item.key() + "." + inner.key(), inner.value());
-        } else {
-            keys.emplace_back(item.key(), item.value());
-        }
-    }
+    collect_keys(nlohmann::ordered_json::parse(to_json(Config{})), "", keys);
     return keys;
+}
+
+// A file holding a usable HMAC secret (48 bytes and a newline).
+inline std::string hmac_secret_text() {
+    return "0123456789abcdef0123456789abcdef0123456789abcdef\n";
 }
 
 inline fs::path source_dir() {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/config_spec.hpp"
+#include "tests/support/public_key_pem.hpp"
 
 using namespace ringcast::config_spec;
 
@@ -47,6 +48,17 @@ TEST_SUITE("defaults") {
         CHECK(c.compression.enabled == true);
         CHECK(c.compression.min_bytes == 64);
         CHECK(c.compression.level == 6);
+        CHECK(c.allowed_origins.empty());
+        CHECK(c.allow_missing_origin);
+        CHECK(c.max_connections == 0);
+        CHECK(c.max_connections_per_ip == 0);
+        CHECK(c.handshake_timeout_ms == 10000);
+        CHECK_FALSE(c.auth.required);
+        CHECK(c.auth.default_role == "publisher");
+        CHECK(c.auth.listener_send == "close");
+        CHECK(c.auth.close_on_expiry);
+        CHECK(c.auth.jwt == JwtConfig{"", "", "", "", 0});
+        CHECK(c.rate_limit == RateLimitConfig{0, 0, 0, 0, "close"});
     }
 
     TEST_CASE("the compression block is an object of known keys, each named in its error") {
@@ -121,13 +133,14 @@ TEST_SUITE("keys and types") {
             CAPTURE(key);
             std::string expected = def.is_number_integer() ? "an integer"
                                    : def.is_string()       ? "a string"
+                                   : def.is_array()        ? "an array of strings"
                                                            : "a boolean";
             std::string prefix = key + ": must be " + expected + ", got ";
             if (!def.is_string()) CHECK(error_of(doc(key, R"("64")")) == prefix + "string");
             if (!def.is_number_integer()) CHECK(error_of(doc(key, "64")) == prefix + "integer");
             if (!def.is_boolean()) CHECK(error_of(doc(key, "true")) == prefix + "boolean");
             CHECK(error_of(doc(key, "null")) == prefix + "null");
-            CHECK(error_of(doc(key, "[]")) == prefix + "array");
+            if (!def.is_array()) CHECK(error_of(doc(key, "[]")) == prefix + "array");
             CHECK(error_of(doc(key, "{}")) == prefix + "object");
             CHECK(error_of(doc(key, "1.5")) == prefix + "float");
         }
@@ -219,6 +232,29 @@ TEST_SUITE("ranges") {
              {"0", "16777217"},
              between + "1 and 16777216"},
             {"compression.level", {"1", "9"}, {"0", "10"}, between + "1 and 9"},
+            {"max_connections", {"0", "10000000"}, {"10000001"}, between + "0 and 10000000"},
+            {"max_connections_per_ip", {"0", "10000000"}, {"10000001"}, between + "0 and 10000000"},
+            {"handshake_timeout_ms",
+             {"100", "600000"},
+             {"0", "99", "600001"},
+             between + "100 and 600000"},
+            {"auth.jwt.leeway_s", {"0", "86400"}, {"86401"}, between + "0 and 86400"},
+            {"rate_limit.messages_per_s",
+             {"0", "4294967296"},
+             {"4294967297"},
+             between + "0 and 4294967296"},
+            {"rate_limit.bytes_per_s",
+             {"0", "4294967296"},
+             {"4294967297"},
+             between + "0 and 4294967296 (4 GiB)"},
+            {"rate_limit.burst_messages",
+             {"0", "4294967296"},
+             {"4294967297"},
+             between + "0 and 4294967296"},
+            {"rate_limit.burst_bytes",
+             {"0", "4294967296"},
+             {"4294967297"},
+             between + "0 and 4294967296 (4 GiB)"},
         };
         // A base where the slab rule cannot interfere with the byte keys' own bounds.
         Config base;
@@ -230,11 +266,7 @@ TEST_SUITE("ranges") {
                 CAPTURE(v);
                 Config c = accepted(parse_config_json(doc(r.key, v), base));
                 nlohmann::json printed = nlohmann::json::parse(to_json(c));
-                const size_t dot = r.key.find('.');
-                nlohmann::json value = dot != std::string::npos
-                                           ? printed[r.key.substr(0, dot)][r.key.substr(dot + 1)]
-                                           : printed[r.key];
-                CHECK(value.dump() == v);
+                CHECK(value_at(printed, r.key).dump() == v);
             }
             for (const auto& v : r.bad) {
                 CAPTURE(v);
@@ -595,5 +627,172 @@ TEST_SUITE("control and logging keys") {
         CHECK_FALSE(Config{}.connection_log);
         CHECK(config_of(R"({"connection_log": true})").connection_log);
         CHECK(error_of(R"({"connection_log": "yes"})") == "connection_log: must be a boolean, got string");
+    }
+}
+
+TEST_SUITE("admission") {
+    TEST_CASE("allowed_origins is a list of origins; a bad entry is named by its index") {
+        Config c = config_of(
+            R"({"allowed_origins": ["https://app.example.com", "http://*.example.org:8080"]})");
+        CHECK(c.allowed_origins ==
+              std::vector<std::string>{"https://app.example.com", "http://*.example.org:8080"});
+        CHECK(config_of(R"({"allowed_origins": []})").allowed_origins.empty());
+        CHECK(
+            error_of(R"({"allowed_origins": ["https://a.com", "https://a.com/"]})") ==
+            R"(allowed_origins[1]: "https://a.com/" has a path; an origin is scheme://host[:port])");
+        CHECK(error_of(R"({"allowed_origins": ["https://*.com"]})")
+                  .starts_with("allowed_origins[0]: "));
+        CHECK(error_of(R"({"allowed_origins": ["https://a.com", 7]})") ==
+              "allowed_origins[1]: must be a string, got integer");
+        CHECK(error_of(R"({"allowed_origins": "https://a.com"})") ==
+              "allowed_origins: must be an array of strings, got string");
+    }
+
+    TEST_CASE("an allowlist too long for one worker command is refused") {
+        std::string list;
+        for (int i = 0; i < 2000; ++i)
+            list += std::string(list.empty() ? "" : ", ") + "\"https://host" + std::to_string(i) +
+                    ".example.com\"";
+        CHECK(error_of(R"({"allowed_origins": [)" + list + "]}")
+                  .starts_with("allowed_origins: must be at most 32768 (32 KiB) in all, got "));
+    }
+
+    TEST_CASE("the auth block is an object of known keys, jwt nested inside it") {
+        CHECK(error_of(R"({"auth": true})") == "auth: must be an object, got boolean");
+        CHECK(error_of(R"({"auth": {"jwt": []}})") == "auth.jwt: must be an object, got array");
+        CHECK(error_of(R"({"auth": {"requried": true}})") ==
+              R"(auth.requried: unknown key (did you mean "auth.required"?))");
+        CHECK(error_of(R"({"auth": {"jwt": {"issuers": "x"}}})") ==
+              R"(auth.jwt.issuers: unknown key (did you mean "auth.jwt.issuer"?))");
+        CHECK(error_of(R"({"auth": {"default_role": "admin"}})") ==
+              R"(auth.default_role: must be one of "publisher", "listener", got "admin")");
+        CHECK(error_of(R"({"auth": {"listener_send": "ignore"}})") ==
+              R"(auth.listener_send: must be one of "close", "drop", got "ignore")");
+        CHECK(error_of(R"({"auth": {"jwt": {"jwt": {}}}})") == "auth.jwt.jwt: unknown key");
+        CHECK(error_of(R"({"auth": {"jwt": {"audience": "a", "audience": "b"}}})") ==
+              "auth.jwt.audience: duplicate key");
+    }
+
+    TEST_CASE("auth.required needs a key, and at most one key file is named") {
+        CHECK(error_of(R"({"auth": {"required": true}})") ==
+              "auth.required: needs auth.jwt.hmac_secret_file or auth.jwt.public_key_file: "
+              "without a key no token can be verified");
+        TempFile secret(hmac_secret_text());
+        CHECK(error_of(R"({"auth": {"jwt": {"hmac_secret_file": ")" + secret.path +
+                       R"(", "public_key_file": ")" + secret.path + R"("}}})") ==
+              "auth.jwt: at most one of hmac_secret_file and public_key_file, got both");
+        Config required = config_of(R"({"auth": {"required": true, "jwt": {"hmac_secret_file": ")" +
+                                    secret.path + R"("}}})");
+        CHECK(required.auth.required);
+        CHECK(required.auth.jwt.hmac_secret_file == secret.path);
+        Config c;
+        c.auth.required = true;
+        CHECK(validate(c)->key == "auth.required");
+    }
+
+    TEST_CASE("a key file is loaded when the config is read; errors name the key and the file") {
+        CHECK(
+            error_of(R"({"auth": {"jwt": {"hmac_secret_file": "/nonexistent/rc-secret"}}})") ==
+            R"(auth.jwt.hmac_secret_file: cannot read "/nonexistent/rc-secret": No such file or directory)");
+        TempFile short_secret("too-short-a-secret\n");
+        std::string e =
+            error_of(R"({"auth": {"jwt": {"hmac_secret_file": ")" + short_secret.path + R"("}}})");
+        CHECK(e.starts_with("auth.jwt.hmac_secret_file: "));
+        CHECK(e.find("at least 32 bytes") != std::string::npos);
+        CHECK(e.find("too-short") == std::string::npos);  // never a byte of the key
+        TempFile not_pem(hmac_secret_text());
+        e = error_of(R"({"auth": {"jwt": {"public_key_file": ")" + not_pem.path + R"("}}})");
+        CHECK(e.starts_with("auth.jwt.public_key_file: "));
+        CHECK(e.find("0123456789") == std::string::npos);
+
+        EVP_PKEY* ec = EVP_EC_gen("P-256");
+        REQUIRE(ec != nullptr);
+        TempFile pem(ringcast::testing::public_key_pem(ec));
+        EVP_PKEY_free(ec);
+        Config c =
+            config_of(R"({"auth": {"jwt": {"public_key_file": ")" + pem.path +
+                      R"(", "audience": "chat", "issuer": "https://id.example", "leeway_s": 5}}})");
+        CHECK(c.auth.jwt == JwtConfig{"", pem.path, "chat", "https://id.example", 5});
+        const std::string printed = to_json(c);
+        CHECK(printed.find(pem.path) != std::string::npos);
+        CHECK(printed.find("BEGIN PUBLIC KEY") == std::string::npos);
+    }
+
+    TEST_CASE(
+        "a key file that has gone still validates a running config; reading auth again does not") {
+        Config c;
+        {
+            TempFile secret(hmac_secret_text());
+            c = config_of(R"({"auth": {"jwt": {"hmac_secret_file": ")" + secret.path + R"("}}})");
+        }
+        CHECK_FALSE(validate(c).has_value());
+        // `set` of another key does not read it; `set auth` (a patch naming auth) does.
+        CHECK(accepted(parse_config_json(R"({"max_connections": 5})", c)).max_connections == 5);
+        CHECK(rejected(parse_config_json(R"({"auth": {"close_on_expiry": false}})", c))
+                  .starts_with("auth.jwt.hmac_secret_file: cannot read"));
+    }
+
+    TEST_CASE("a patch of auth keeps the keys it does not name") {
+        TempFile secret(hmac_secret_text());
+        Config base = config_of(R"({"auth": {"required": true, "jwt": {"hmac_secret_file": ")" +
+                                secret.path + R"(", "issuer": "i"}}})");
+        Config c = accepted(parse_config_json(R"({"auth": {"jwt": {"audience": "a"}}})", base));
+        CHECK(c.auth.required);
+        CHECK(c.auth.jwt == JwtConfig{secret.path, "", "a", "i", 0});
+    }
+
+    TEST_CASE("rate_limit: a burst of 0 is one second of the rate") {
+        Config c = config_of(R"({"rate_limit": {"messages_per_s": 50, "bytes_per_s": 1048576,
+                                 "burst_bytes": 4194304, "policy": "drop"}})");
+        CHECK(c.rate_limit == RateLimitConfig{50, 1048576, 0, 4194304, "drop"});
+        const auto limits = effective_rate_limits(c.rate_limit);
+        CHECK(limits.messages.per_s == 50);
+        CHECK(limits.messages.burst == 50);
+        CHECK(limits.bytes.per_s == 1048576);
+        CHECK(limits.bytes.burst == 4194304);
+        const auto none = effective_rate_limits(RateLimitConfig{});
+        CHECK(none.messages.per_s == 0);
+        CHECK(none.messages.burst == 0);
+        CHECK(error_of(R"({"rate_limit": {"policy": "block"}})") ==
+              R"(rate_limit.policy: must be one of "close", "drop", got "block")");
+        CHECK(error_of(R"({"rate_limit": 5})") == "rate_limit: must be an object, got integer");
+    }
+
+    TEST_CASE("admission settings that do nothing are warned about") {
+        auto warnings = [](std::string_view json) { return config_of(json).notes.warnings; };
+        auto one = [&](std::string_view json, std::string_view start) {
+            auto w = warnings(json);
+            CAPTURE(json);
+            REQUIRE(w.size() == 1);
+            CHECK(w[0].starts_with(start));
+        };
+        one(R"({"auth": {"default_role": "listener"}})",
+            "auth.default_role: \"listener\" has no effect");
+        one(R"({"auth": {"jwt": {"issuer": "x"}}})", "auth.jwt: audience, issuer and leeway_s");
+        one(R"({"allow_missing_origin": false})", "allow_missing_origin: false has no effect");
+        one(R"({"rate_limit": {"burst_messages": 5}})", "rate_limit.burst_messages has no effect");
+        one(R"({"rate_limit": {"burst_bytes": 5}})", "rate_limit.burst_bytes has no effect");
+        one(R"({"max_connections": 10, "max_connections_per_ip": 11})",
+            "max_connections_per_ip (11) is above max_connections (10)");
+        // Normal settings draw none.
+        TempFile secret(hmac_secret_text());
+        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": true})")
+                  .empty());
+        CHECK(warnings(R"({"allowed_origins": ["https://a.com"], "allow_missing_origin": false})")
+                  .empty());
+        CHECK(warnings(R"({"auth": {"default_role": "listener", "jwt": {"hmac_secret_file": ")" +
+                       secret.path + R"(", "issuer": "x"}}})")
+                  .empty());
+        CHECK(warnings(R"({"rate_limit": {"messages_per_s": 5, "burst_messages": 10}})").empty());
+        CHECK(warnings(R"({"max_connections": 10, "max_connections_per_ip": 10})").empty());
+    }
+
+    TEST_CASE("warnings about admission follow the flags, which are applied after the file") {
+        TempFile f(R"({"allow_missing_origin": false})");
+        CHECK(accepted(flags({"--config", f.path.c_str()})).config.notes.warnings.size() == 1);
+        CHECK(accepted(flags({"--config", f.path.c_str(), "--allowed-origins", "https://a.com"}))
+                  .config.notes.warnings.empty());
+        CHECK(accepted(flags({"--allow-missing-origin", "false"})).config.notes.warnings.size() ==
+              1);
     }
 }

@@ -259,6 +259,16 @@ ShardSnapshot shard(uint32_t member, uint64_t base) {
     s.protocol_errors = 10;
     s.ring_full = base + 9;
     s.protocol_errors_by_code = {{1002, 3}, {1007, 1}, {1008, 0}, {1009, 2}, {1011, 0}};  // 6 of 10
+    // As the supervisor fills them: every reason and every error, zero or not.
+    s.upgrades_rejected = {
+        {"bad_request", base + 10},    {"origin", 1},           {"auth", 2}, {"max_connections", 0},
+        {"max_connections_per_ip", 3}, {"handshake_timeout", 0}};
+    s.auth_failures = {{"missing", 1}, {"expired", 0}, {"bad_signature", base + 1}};
+    s.rate_limited = base + 11;
+    s.listener_sends = base + 12;
+    s.token_expired = base + 13;
+    s.listeners = base / 2;  // of base + 1 connections
+    s.authenticated = base / 4;
     s.ring_head = 5000 + member;
     s.ring_capacity = 2048;
     s.ring_occupancy = 100 + member;
@@ -359,6 +369,46 @@ TEST_CASE("render_prometheus sums shards per worker and labels rings per shard")
     CHECK(e.count("ringcast_ring_occupancy") == 3);
 }
 
+TEST_CASE("admission: rejected upgrades by reason, auth failures by error, roles per worker") {
+    const Exposition e = validate(render_prometheus(cluster()));
+    CHECK(e.types.at("ringcast_upgrades_rejected_total") == "counter");
+    CHECK(e.types.at("ringcast_auth_failures_total") == "counter");
+    CHECK(e.types.at("ringcast_rate_limited_total") == "counter");
+    CHECK(e.types.at("ringcast_listener_messages_refused_total") == "counter");
+    CHECK(e.types.at("ringcast_token_expired_total") == "counter");
+    CHECK(e.types.at("ringcast_connections_by_role") == "gauge");
+    CHECK(e.types.at("ringcast_connections_authenticated") == "gauge");
+
+    CHECK(e.count("ringcast_upgrades_rejected_total") == 2 * 6);  // every reason, every worker
+    CHECK(e.value("ringcast_upgrades_rejected_total",
+                  {{"worker", "0"}, {"reason", "bad_request"}}) == 10 + 110);
+    CHECK(e.value("ringcast_upgrades_rejected_total", {{"worker", "0"}, {"reason", "origin"}}) ==
+          2);
+    CHECK(e.value("ringcast_upgrades_rejected_total",
+                  {{"worker", "1"}, {"reason", "max_connections_per_ip"}}) == 3);
+    CHECK(e.value("ringcast_upgrades_rejected_total",
+                  {{"worker", "1"}, {"reason", "handshake_timeout"}}) == 0);
+    CHECK(e.count("ringcast_auth_failures_total") == 2 * 3);
+    CHECK(e.value("ringcast_auth_failures_total", {{"worker", "0"}, {"error", "bad_signature"}}) ==
+          1 + 101);
+    CHECK(e.value("ringcast_auth_failures_total", {{"worker", "1"}, {"error", "missing"}}) == 1);
+    CHECK(e.value("ringcast_rate_limited_total", {{"worker", "0"}}) == 11 + 111);
+    CHECK(e.value("ringcast_listener_messages_refused_total", {{"worker", "1"}}) == 1012);
+    CHECK(e.value("ringcast_token_expired_total", {{"worker", "1"}}) == 1013);
+    // worker 0: 102 connections, 0 + 50 listeners; worker 1: 1001 connections, 500 listeners.
+    CHECK(e.value("ringcast_connections_by_role", {{"worker", "0"}, {"role", "listener"}}) == 50);
+    CHECK(e.value("ringcast_connections_by_role", {{"worker", "0"}, {"role", "publisher"}}) == 52);
+    CHECK(e.value("ringcast_connections_by_role", {{"worker", "1"}, {"role", "publisher"}}) == 501);
+    CHECK(e.value("ringcast_connections_authenticated", {{"worker", "1"}}) == 250);
+}
+
+TEST_CASE("publishers are never counted below zero when listeners are read after a close") {
+    ClusterSnapshot c = cluster();
+    c.workers[1].shards[0].listeners = c.workers[1].shards[0].connections + 5;
+    const Exposition e = validate(render_prometheus(c));
+    CHECK(e.value("ringcast_connections_by_role", {{"worker", "1"}, {"role", "publisher"}}) == 0);
+}
+
 TEST_CASE("label values are escaped and read back unchanged") {
     ClusterSnapshot c = cluster();
     c.version = "1.0 \"beta\" C:\\build\nline two";
@@ -430,6 +480,25 @@ TEST_CASE("stats_json gives every shard's counters and ring occupancy") {
     CHECK(last["protocol_errors_by_code"]["1009"] == 2);
     CHECK(last["heartbeat_age_ms"] == 1500);
     CHECK(s["totals"]["messages_in"] == 3 + 103 + 1003);
+    CHECK(last["upgrades_rejected"] == json{{"bad_request", 1010},
+                                            {"origin", 1},
+                                            {"auth", 2},
+                                            {"max_connections", 0},
+                                            {"max_connections_per_ip", 3},
+                                            {"handshake_timeout", 0}});
+    CHECK(last["auth_failures"] == json{{"missing", 1}, {"expired", 0}, {"bad_signature", 1001}});
+    CHECK(last["rate_limited"] == 1011);
+    CHECK(last["listener_messages_refused"] == 1012);
+    CHECK(last["token_expired"] == 1013);
+    CHECK(last["connections_by_role"] == json{{"publisher", 501}, {"listener", 500}});
+    CHECK(last["authenticated"] == 250);
+    const json& totals = s["totals"];
+    CHECK(totals["upgrades_rejected"]["bad_request"] == 10 + 110 + 1010);
+    CHECK(totals["upgrades_rejected"]["origin"] == 3);
+    CHECK(totals["auth_failures"]["missing"] == 3);
+    CHECK(totals["rate_limited"] == 11 + 111 + 1011);
+    CHECK(totals["connections_by_role"] == json{{"publisher", 1103 - 550}, {"listener", 550}});
+    CHECK(totals["authenticated"] == 25 + 250);
 }
 
 // --- the HTTP endpoint ---------------------------------------------------------------------
