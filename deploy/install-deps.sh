@@ -2,13 +2,14 @@
 # Installs everything ringcast needs to build, test and benchmark, from Debian's archive
 # (and npm's `ws`/`wscat` for the integration tests). Idempotent; run as root.
 # chromium-headless-shell drives the status page and chat example tests; python3-yaml reads
-# the Prometheus rules in theirs.
+# the Prometheus rules in theirs; python3-cryptography signs RS256/ES256 tokens in the
+# admission tests.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="build-essential cmake pkg-config liburing-dev libboost-dev libhwloc-dev
   nlohmann-json3-dev doctest-dev libssl-dev zlib1g-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-websockets python3-prometheus-client iproute2 procps libsystemd-dev systemd
-  libhiredis-dev redis-server chromium-headless-shell python3-yaml"
+  libhiredis-dev redis-server chromium-headless-shell python3-yaml python3-cryptography"
 # `--bench` adds what the benchmark peers need (Go gorilla/websocket, matplotlib for the chart).
 if [ "${1:-}" = "--bench" ]; then
   pkgs="$pkgs golang-go golang-github-gorilla-websocket-dev python3-matplotlib"
