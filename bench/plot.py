@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Draws bench/results/chart.png from the results.json bench/run.sh writes: ringcast against
-the peers (npm ws, Boost.Beast, Go gorilla/websocket), median runs.
+the peers (uWebSockets, npm ws, Boost.Beast, Go gorilla/websocket), median runs.
 
     bench/plot.py bench/results/results.json bench/results/chart.png
 
@@ -15,10 +15,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ORDER = ["ringcast", "ws", "beast", "gorilla"]
-TITLES = {"ringcast": "ringcast", "ws": "npm ws", "beast": "Boost.Beast",
+ORDER = ["ringcast", "uws", "ws", "beast", "gorilla"]
+TITLES = {"ringcast": "ringcast", "uws": "uWebSockets", "ws": "npm ws", "beast": "Boost.Beast",
           "gorilla": "gorilla/websocket"}
-COLORS = {"ringcast": "#d62728", "ws": "#1f77b4", "beast": "#2ca02c", "gorilla": "#9467bd"}
+COLORS = {"ringcast": "#d62728", "uws": "#ff7f0e", "ws": "#1f77b4", "beast": "#2ca02c",
+          "gorilla": "#9467bd"}
 
 
 def bars(ax, rows, scenarios, value, ylabel, title, log=False, fmt="{:,.0f}"):

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark suite: ringcast against npm ws, Boost.Beast and Go gorilla/websocket
-# (bench/peers/), scenarios s1 s1w16 s2 s3 s3lo for every server; z1 (permessage-deflate,
+# The benchmark suite: ringcast against uWebSockets (built from ../shared/peers/ under the
+# build tree), npm ws, Boost.Beast and Go gorilla/websocket (bench/peers/), scenarios s1
+# s1w16 s2 s3 s3lo for every server, with the kernel's softirq CPU on the server's CPU
+# counted beside each server's own; z1 (permessage-deflate,
 # 512 B JSON) against uWebSockets' shared compressor (built from ../shared/peers/ under the
 # build tree) and npm ws with perMessageDeflate; plus ringcast-only `s1auth` (s1 with auth
 # off, then on with a JWT per client: the ratio), `scale` (1-3 worker processes) and
@@ -8,7 +10,7 @@
 # server pinned to CPU 0, ringcast-bench pinned to CPU 1, 3 repeats, the median kept.
 # Writes bench/RESULTS.md, bench/results/results.json, bench/results/chart.png.
 #
-#   bench/run.sh                      # everything (~20 min); `make bench` runs this
+#   bench/run.sh                      # everything (~25 min); `make bench` runs this
 #   bench/run.sh --quick              # smoke run for tests: ringcast + Beast, ~1 min,
 #                                     # into a temp dir; last stdout line is JSON
 #   bench/run.sh --peers ws --scenarios s1,s2 --repeat 1

@@ -259,6 +259,10 @@ struct Samples {
     ServerSample baseline, idle_start, idle, start, end;  // of every --server-pid
     double self_start = 0, self_end = 0;
     HostCpuSample host_start, host_end;
+    // Kernel work on the server's CPUs (its affinity) over the measured window.
+    std::vector<int> srv_cpus;
+    std::vector<pid_t> ksoftirqd;
+    KernelCpuSample kern_start, kern_end;
 };
 
 std::string window_text(const RunPlan& plan) {
@@ -451,8 +455,13 @@ int main(int argc, char** argv) {
         // Pairs with the acquire load at the top of each reactor's loop.
         control.command.store(Command::Send, std::memory_order_release);
 
+        if (sampling) {  // in the warmup: which CPUs the server may use, and their ksoftirqd
+            smp.srv_cpus = server_cpus(opts.server_pids);
+            smp.ksoftirqd = ksoftirqd_pids(smp.srv_cpus);
+        }
         sleep_until_ns(control.measure_start_ns);
         if (sampling) smp.start = sample_servers(opts.server_pids);
+        if (sampling) smp.kern_start = sample_kernel_cpu(smp.srv_cpus, smp.ksoftirqd);
         smp.self_start = self_cpu_sec();
         smp.host_start = sample_host_cpu();
         uint64_t last_t = now_ns(), last_d = sum(&ThreadProgress::deliveries);
@@ -470,6 +479,7 @@ int main(int argc, char** argv) {
         }
         sleep_until_ns(control.measure_end_ns);
         if (sampling) smp.end = sample_servers(opts.server_pids);
+        if (sampling) smp.kern_end = sample_kernel_cpu(smp.srv_cpus, smp.ksoftirqd);
         smp.self_end = self_cpu_sec();
         smp.host_end = sample_host_cpu();
         measured_sec = static_cast<double>(now_ns() - control.measure_start_ns) / 1e9;
@@ -540,6 +550,15 @@ int main(int argc, char** argv) {
             for (size_t i = 0; i < opts.server_pids.size(); ++i)
                 std::fprintf(stderr, "    server pid %d: %.2f cores\n", opts.server_pids[i],
                              (smp.end.each[i].cpu_sec - smp.start.each[i].cpu_sec) / measured_sec);
+        if (sampling && smp.kern_start.ok && smp.kern_end.ok)
+            std::fprintf(stderr,
+                         "  server cpu(s) %zu: softirq %.3f cores (ksoftirqd %.3f), irq %.3f, "
+                         "busy %.3f\n",
+                         smp.srv_cpus.size(),
+                         (smp.kern_end.softirq_sec - smp.kern_start.softirq_sec) / measured_sec,
+                         (smp.kern_end.ksoftirqd_sec - smp.kern_start.ksoftirqd_sec) / measured_sec,
+                         (smp.kern_end.irq_sec - smp.kern_start.irq_sec) / measured_sec,
+                         (smp.kern_end.busy_sec - smp.kern_start.busy_sec) / measured_sec);
         std::fprintf(stderr,
                      "  host: %d cpus, %.2f cores busy, %.2f of them neither server "
                      "nor client%s\n",
@@ -657,6 +676,32 @@ int main(int argc, char** argv) {
                 .close();
         }
         j.close_array();
+        // Kernel work on the server's CPUs over the measured window (bench/README.md).
+        if (smp.kern_start.ok && smp.kern_end.ok && measured_sec > 0) {
+            std::string cpus;
+            for (int c : smp.srv_cpus) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+            const double per_d = t.measured_deliveries ? 1e6 / t.measured_deliveries : NAN;
+            const double irq = smp.kern_end.irq_sec - smp.kern_start.irq_sec;
+            const double sirq = smp.kern_end.softirq_sec - smp.kern_start.softirq_sec;
+            const double ksd = smp.kern_end.ksoftirqd_sec - smp.kern_start.ksoftirqd_sec;
+            const double busy = smp.kern_end.busy_sec - smp.kern_start.busy_sec;
+            j.open("server_cpus_kernel")
+                .str("cpus", cpus)
+                .u64("ksoftirqd_threads", smp.ksoftirqd.size())
+                .num("irq_sec", irq, 4)
+                .num("softirq_sec", sirq, 4)
+                .num("ksoftirqd_sec", ksd, 4)
+                .num("busy_sec", busy, 4)
+                .num("irq_cores", irq / measured_sec, 4)
+                .num("softirq_cores", sirq / measured_sec, 4)
+                .num("ksoftirqd_cores", ksd / measured_sec, 4)
+                .num("busy_cores", busy / measured_sec, 4)
+                .num("softirq_us_per_delivery", sirq * per_d, 5)
+                .num("ksoftirqd_us_per_delivery", ksd * per_d, 5)
+                .close();
+        } else {
+            j.null("server_cpus_kernel");
+        }
     } else {
         j.null("server_cpu_sec").null("server_cpu_us_per_delivery").null("server_rss_kb");
     }

@@ -2,6 +2,7 @@
 #include "bench/loadgen/process_sample.hpp"
 
 #include <dirent.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -159,6 +160,92 @@ HostCpuSample sample_host_cpu() {
         }
     }
     return h;
+}
+
+bool parse_cpu_line(const std::string& line, int& cpu, uint64_t& irq, uint64_t& softirq,
+                    uint64_t& busy) {
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || line[3] < '0' || line[3] > '9')
+        return false;
+    std::istringstream f(line.substr(3));
+    uint64_t v[8] = {};
+    if (!(f >> cpu)) return false;
+    for (auto& x : v)
+        if (!(f >> x)) return false;
+    // user nice system idle iowait irq softirq steal (guest is inside user)
+    irq = v[5];
+    softirq = v[6];
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return true;
+}
+
+std::vector<int> server_cpus(const std::vector<pid_t>& roots) {
+    std::vector<int> cpus;
+    std::vector<pid_t> todo(roots.begin(), roots.end());
+    for (size_t i = 0; i < todo.size() && i < 4096; ++i) {
+        const std::string task_dir = "/proc/" + std::to_string(todo[i]) + "/task";
+        if (DIR* d = opendir(task_dir.c_str())) {
+            while (dirent* e = readdir(d)) {
+                if (e->d_name[0] == '.') continue;
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                const auto tid = static_cast<pid_t>(std::atoi(e->d_name));
+                if (sched_getaffinity(tid, sizeof set, &set) != 0) continue;
+                for (int c = 0; c < CPU_SETSIZE; ++c)
+                    if (CPU_ISSET(c, &set) && std::find(cpus.begin(), cpus.end(), c) == cpus.end())
+                        cpus.push_back(c);
+            }
+            closedir(d);
+        }
+        children_of(todo[i], todo);
+    }
+    std::sort(cpus.begin(), cpus.end());
+    return cpus;
+}
+
+std::vector<pid_t> ksoftirqd_pids(const std::vector<int>& cpus) {
+    std::vector<pid_t> out;
+    DIR* d = opendir("/proc");
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::string comm;
+        if (!read_file(std::string("/proc/") + e->d_name + "/comm", comm)) continue;
+        if (comm.rfind("ksoftirqd/", 0) != 0) continue;
+        const int cpu = std::atoi(comm.c_str() + 10);
+        if (std::find(cpus.begin(), cpus.end(), cpu) != cpus.end())
+            out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    }
+    closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+KernelCpuSample sample_kernel_cpu(const std::vector<int>& cpus,
+                                  const std::vector<pid_t>& ksoftirqd) {
+    KernelCpuSample k;
+    std::string text;
+    if (cpus.empty() || !read_file("/proc/stat", text)) return k;
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    std::istringstream ss(text);
+    std::string line;
+    size_t found = 0;
+    while (std::getline(ss, line)) {
+        if (line.rfind("cpu", 0) != 0) break;
+        int cpu = -1;
+        uint64_t irq = 0, softirq = 0, busy = 0;
+        if (!parse_cpu_line(line, cpu, irq, softirq, busy)) continue;
+        if (std::find(cpus.begin(), cpus.end(), cpu) == cpus.end()) continue;
+        ++found;
+        k.irq_sec += static_cast<double>(irq) / tick;
+        k.softirq_sec += static_cast<double>(softirq) / tick;
+        k.busy_sec += static_cast<double>(busy) / tick;
+    }
+    for (pid_t p : ksoftirqd) {
+        uint64_t ticks = 0;
+        if (cpu_ticks_of(p, ticks)) k.ksoftirqd_sec += static_cast<double>(ticks) / tick;
+    }
+    k.ok = found == cpus.size();
+    return k;
 }
 
 }  // namespace ringcast::bench

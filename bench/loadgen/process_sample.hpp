@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ringcast::bench {
@@ -40,5 +41,27 @@ struct HostCpuSample {
     int cpus = 0;
 };
 HostCpuSample sample_host_cpu();
+
+// Kernel work on the CPUs a server runs on, which its own process figures leave out: the
+// per-CPU irq and softirq columns of /proc/stat, every non-idle column (busy), and the CPU
+// time (utime + stime) of the ksoftirqd/N threads of those CPUs. Meaning depends on the
+// kernel's accounting (see bench/README.md): ksoftirqd's time is inside softirq either way;
+// with tick accounting (no CONFIG_IRQ_TIME_ACCOUNTING) a softirq that ran in a process's
+// own context is in that process's stime as well.
+struct KernelCpuSample {
+    bool ok = false;  // /proc/stat had a line for every CPU asked for
+    double irq_sec = 0, softirq_sec = 0, busy_sec = 0, ksoftirqd_sec = 0;
+};
+
+// Every CPU any thread of these trees may run on (sched_getaffinity), ascending.
+std::vector<int> server_cpus(const std::vector<pid_t>& roots);
+// The ksoftirqd/N kernel threads of these CPUs (by comm), one per CPU found.
+std::vector<pid_t> ksoftirqd_pids(const std::vector<int>& cpus);
+KernelCpuSample sample_kernel_cpu(const std::vector<int>& cpus,
+                                  const std::vector<pid_t>& ksoftirqd);
+// One /proc/stat "cpuN ..." line: fills irq, softirq and busy (user nice system irq softirq
+// steal) in ticks; false when it is not a per-CPU line. For the self-test.
+bool parse_cpu_line(const std::string& line, int& cpu, uint64_t& irq, uint64_t& softirq,
+                    uint64_t& busy);
 
 }  // namespace ringcast::bench

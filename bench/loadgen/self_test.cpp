@@ -11,6 +11,7 @@
 #include "bench/loadgen/latency_histogram.hpp"
 #include "bench/loadgen/options.hpp"
 #include "bench/loadgen/payload.hpp"
+#include "bench/loadgen/process_sample.hpp"
 #include "bench/loadgen/run_state.hpp"
 #include "bench/loadgen/sequence_track.hpp"
 #include "bench/loadgen/server_frame_reader.hpp"
@@ -338,6 +339,17 @@ void urls_parse_into_targets() {
           "--server-pid repeatable");
 }
 
+void proc_stat_cpu_lines_parse() {
+    int cpu = -1;
+    uint64_t irq = 0, sirq = 0, busy = 0;
+    check(parse_cpu_line("cpu1 100 20 30 400 50 6 7 8 0 0", cpu, irq, sirq, busy) && cpu == 1 &&
+              irq == 6 && sirq == 7 && busy == 100 + 20 + 30 + 6 + 7 + 8,
+          "/proc/stat cpuN line: irq, softirq, busy without idle and iowait");
+    check(!parse_cpu_line("cpu  100 20 30 400 50 6 7 8 0 0", cpu, irq, sirq, busy),
+          "/proc/stat all-CPU line is not a per-CPU line");
+    check(!parse_cpu_line("intr 1 2 3", cpu, irq, sirq, busy), "other /proc/stat lines refused");
+}
+
 }  // namespace
 
 int run_self_test() {
@@ -351,6 +363,7 @@ int run_self_test() {
     senders_are_spread_over_every_server();
     urls_parse_into_targets();
     upgrade_headers_and_tokens();
+    proc_stat_cpu_lines_parse();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The benchmark suite behind bench/run.sh: ringcast against npm ws, Boost.Beast and Go
-gorilla/websocket, every scenario repeated, the median kept, a report and a chart written.
+"""The benchmark suite behind bench/run.sh: ringcast against uWebSockets, npm ws, Boost.Beast
+and Go gorilla/websocket, every scenario repeated, the median kept, a report and a chart
+written.
 
 Each run starts a fresh server pinned to --server-cpus (taskset), runs ringcast-bench pinned
 to --gen-cpus with --server-pid (so the server's CPU and RSS are sampled), parses the JSON
@@ -64,10 +65,11 @@ DESCRIPTIONS = {
              "all on the server CPU",
     "restart": "s1 at a fixed rate while `ringcastctl restart all` replaces every worker",
 }
-PEER_SERVERS = ["ws", "beast", "gorilla"]
+PEER_SERVERS = ["uws", "ws", "beast", "gorilla"]
 ALL_SERVERS = ["ringcast"] + PEER_SERVERS
 SERVER_TITLES = {
     "ringcast": "ringcast",
+    "uws": "uWebSockets",
     "ws": "npm ws (Node.js)",
     "beast": "Boost.Beast",
     "gorilla": "Go gorilla/websocket",
@@ -81,6 +83,8 @@ DEFLATE_SERVERS = ["ringcast", "uws-deflate", "ws-deflate"]
 # uWebSockets is neither a Debian nor an npm package: its source is kept beside the project.
 SHARED_PEERS = REPO.parent / "shared" / "peers"
 PEER_SCENARIOS = ["s1", "s1w16", "s2", "s3", "s3lo"]
+# Ringcast-only scenarios with s1's generator flags: their × uWS is against s1's uWebSockets.
+UWS_FROM_S1 = ("scale", "s1auth")
 ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "s1auth", "scale", "restart"]
 
 
@@ -121,6 +125,52 @@ def busy_cores(seconds: float = 1.0) -> float:
     b1, t1 = busy_jiffies()
     ncpu = os.cpu_count() or 1
     return (b1 - b0) / max(1, t1 - t0) * ncpu
+
+
+def irq_time_accounting() -> bool | None:
+    """Whether the kernel was built with CONFIG_IRQ_TIME_ACCOUNTING (None: no config found).
+    It decides what /proc/stat's softirq column overlaps with (bench/README.md)."""
+    import gzip
+    rel = platform.release()
+    for path, opener in ((Path("/proc/config.gz"), gzip.open),
+                         (Path(f"/boot/config-{rel}"), open)):
+        try:
+            with opener(path, "rt") as f:
+                text = f.read()
+        except OSError:
+            continue
+        return "\nCONFIG_IRQ_TIME_ACCOUNTING=y" in "\n" + text
+    return None
+
+
+def kernel_figures(j: dict, irqtime: bool | None) -> dict:
+    """The kernel's work on the server's CPU(s) from a generator JSON
+    (`server_cpus_kernel`), and the server's CPU with it, without counting a tick twice:
+
+    - ksoftirqd/N's time is inside /proc/stat's softirq column under either accounting;
+    - tick accounting (no CONFIG_IRQ_TIME_ACCOUNTING): a softirq that ran in the server's
+      own context (e.g. on loopback, the receive side of what it sent, run when it
+      re-enabled bottom halves) is charged to the server's stime *and* to softirq, so what
+      the server's figure leaves out is ksoftirqd's time: total = server + ksoftirqd;
+    - CONFIG_IRQ_TIME_ACCOUNTING: irq and softirq time are taken out of whatever task they
+      interrupted, except ksoftirqd's: total = server + softirq + irq.
+    `other_cores` is what else kept the server's CPU(s) busy: busy − server − ksoftirqd
+    (other processes, kernel threads, interrupts and softirqs in the idle task)."""
+    k = j.get("server_cpus_kernel")
+    srv = j.get("server_cpu_sec")
+    sec = (j.get("measured") or {}).get("seconds") or j.get("duration_sec")
+    dlv = (j.get("measured") or {}).get("deliveries")
+    if not k or srv is None or not sec:
+        return {}
+    extra = k["softirq_sec"] + k["irq_sec"] if irqtime else k["ksoftirqd_sec"]
+    total = srv + extra
+    return {"kernel_cpus": k.get("cpus"), "softirq_cores": k["softirq_cores"],
+            "irq_cores": k["irq_cores"], "ksoftirqd_cores": k["ksoftirqd_cores"],
+            "srv_cpu_busy_cores": k["busy_cores"],
+            "srv_cpu_other_cores": (k["busy_sec"] - srv - k["ksoftirqd_sec"]) / sec,
+            "kernel_extra_cores": extra / sec,
+            "total_cpu_cores": total / sec,
+            "total_us_per_delivery": total * 1e6 / dlv if dlv else None}
 
 
 def wait_for_load(max_load: float, max_wait: float) -> dict:
@@ -314,7 +364,9 @@ class Tools:
         self.beast = self.bin_dir / "bench-peer-beast"
         self.gorilla = self.peer_dir / "bench-peer-gorilla"
         self.ws_modules = self.peer_dir / "ws" / "node_modules"
+        self.uws = self.peer_dir / "uws" / "uws_broadcast"
         self.uws_deflate = self.peer_dir / "uws" / "uws_broadcast_deflate"
+        self._uws_lib: str | None = None  # "" once uSockets is built in this suite run
         self.notes: dict[str, str] = {}
         self.versions: dict[str, str] = {}
 
@@ -376,13 +428,60 @@ class Tools:
     def _prepare_ws_deflate(self) -> str:
         return self._prepare_ws()
 
-    def _prepare_uws_deflate(self) -> str:
-        """Builds uWebSockets' broadcast peer with -DPEER_DEFLATE under the build tree (never
-        part of the product), from the archive in ../shared/peers/ (its README.md)."""
+    def _uws_archive(self) -> tuple[Path | None, str]:
         archives = sorted(SHARED_PEERS.glob("uwebsockets-*.tar.gz"))
         glue = SHARED_PEERS / "uws_broadcast.cpp"
         if not archives or not glue.exists():
-            return f"no uWebSockets archive and uws_broadcast.cpp in {SHARED_PEERS}"
+            return None, f"no uWebSockets archive and uws_broadcast.cpp in {SHARED_PEERS}"
+        return archives[-1], ""
+
+    def _uws_build(self, out: Path, src: Path, defines: list[str], deps: list[Path]) -> str:
+        """Builds one uWebSockets peer into OUT (under the build tree, never part of the
+        product) from the archive in ../shared/peers/ (its README.md), unless OUT is newer
+        than every file in DEPS. The archive is extracted and uSockets built (WITH_OPENSSL=0)
+        at most once per suite run, shared by every variant."""
+        archive, why = self._uws_archive()
+        if not archive:
+            return why
+        if out.exists() and all(out.stat().st_mtime >= d.stat().st_mtime for d in deps):
+            return ""
+        dest = out.parent
+        dest.mkdir(parents=True, exist_ok=True)
+
+        def run(cmd: list[str]) -> str:
+            r = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=900)
+            if r.returncode != 0:
+                return f"{' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-400:]}"
+            return ""
+        if self._uws_lib is None:
+            log(f"uws: extracting {archive.name} and building uSockets in {dest}")
+            self._uws_lib = run(["tar", "-xzf", str(archive)]) or \
+                run(["make", "-C", "uSockets", "WITH_OPENSSL=0"])
+        if self._uws_lib:
+            return self._uws_lib
+        log(f"uws: building {out}" + (f" ({' '.join(defines)})" if defines else ""))
+        return run(["g++", "-O2", "-std=c++20", *defines, "-I", "uWebSockets/src",
+                    "-I", "uSockets/src", str(src), "uSockets/uSockets.a", "-lz",
+                    "-o", out.name])
+
+    def _prepare_uws(self) -> str:
+        """uWebSockets' broadcast peer as the README builds it: no -D flag, uSockets without
+        TLS; one thread, one event loop."""
+        glue = SHARED_PEERS / "uws_broadcast.cpp"
+        why = self._uws_build(self.uws, glue, [], [glue])
+        if why:
+            return why
+        archive, _ = self._uws_archive()
+        self.versions["uws"] = archive.name.replace(".tar.gz", "") + \
+            " (`../shared/peers/`), uws_broadcast.cpp, uSockets WITH_OPENSSL=0, g++ -O2"
+        return ""
+
+    def _prepare_uws_deflate(self) -> str:
+        """uWebSockets' broadcast peer with -DPEER_DEFLATE (SHARED_COMPRESSOR)."""
+        glue = SHARED_PEERS / "uws_broadcast.cpp"
+        archive, why = self._uws_archive()
+        if not archive:
+            return why
         dest = self.uws_deflate.parent
         # The glue's publish() leaves uWebSockets' `compress` argument at its default, false:
         # built as it is, the peer negotiates the extension and then sends every message
@@ -393,20 +492,14 @@ class Tools:
             return f"{glue.name}: cannot find {call!r} to turn compression on"
         dest.mkdir(parents=True, exist_ok=True)
         copy = dest / "uws_broadcast_compress.cpp"
-        copy.write_text(text.replace(call, 'ws->publish("all", msg, op, true)'))
-        if not self.uws_deflate.exists() or self.uws_deflate.stat().st_mtime < glue.stat().st_mtime \
-                or self.uws_deflate.stat().st_mtime < Path(__file__).stat().st_mtime:
-            log(f"uws-deflate: building {self.uws_deflate} from {archives[-1].name}")
-            steps = [["tar", "-xzf", str(archives[-1])],
-                     ["make", "-C", "uSockets", "WITH_OPENSSL=0"],
-                     ["g++", "-O2", "-std=c++20", "-DPEER_DEFLATE", "-I", "uWebSockets/src",
-                      "-I", "uSockets/src", copy.name, "uSockets/uSockets.a", "-lz",
-                      "-o", self.uws_deflate.name]]
-            for cmd in steps:
-                r = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=900)
-                if r.returncode != 0:
-                    return f"{' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-400:]}"
-        self.versions["uws-deflate"] = archives[-1].name.replace(".tar.gz", "") + \
+        new = text.replace(call, 'ws->publish("all", msg, op, true)')
+        if not copy.exists() or copy.read_text() != new:
+            copy.write_text(new)
+        why = self._uws_build(self.uws_deflate, copy, ["-DPEER_DEFLATE"],
+                              [glue, copy, Path(__file__)])
+        if why:
+            return why
+        self.versions["uws-deflate"] = archive.name.replace(".tar.gz", "") + \
             ", -DPEER_DEFLATE (SHARED_COMPRESSOR), publish(..., compress = true)"
         return ""
 
@@ -554,9 +647,10 @@ class Runner:
             s.ctl_socket = ctl  # type: ignore[attr-defined]
             s.config = cfg  # type: ignore[attr-defined]
             return s
-        if kind == "uws-deflate":
+        if kind in ("uws", "uws-deflate"):
             # It prints nothing when it listens: ready once its pid owns the port.
-            return Server(kind, pin + [str(self.t.uws_deflate), str(port)], None, self.logdir, tag,
+            binary = self.t.uws if kind == "uws" else self.t.uws_deflate
+            return Server(kind, pin + [str(binary), str(port)], None, self.logdir, tag,
                           port, "", "out")
         if kind in ("ws", "ws-deflate"):
             env = dict(os.environ, NODE_PATH=str(self.t.ws_modules))
@@ -679,8 +773,11 @@ class Runner:
             rec["error"] = "; ".join(problems)
             log(f"{tag}: FAILED: {rec['error']}")
         elif j:
+            k = j.get("server_cpus_kernel") or {}
             log(f"{tag}: {j['deliveries_per_sec']:.0f} deliveries/s, "
-                f"{fmt(j.get('server_cpu_us_per_delivery'), 3)} us/delivery, p99 "
+                f"{fmt(j.get('server_cpu_us_per_delivery'), 3)} us/delivery, softirq "
+                f"{fmt(k.get('softirq_cores'), 3)} (ksoftirqd {fmt(k.get('ksoftirqd_cores'), 3)}) "
+                f"cores on cpu {k.get('cpus', '?')}, p99 "
                 f"{j['latency_us']['p99']:.0f} us, loss {j['loss']}, dup {j['duplicates']}, "
                 f"other {j.get('host_other_cores', 0):.2f} cores")
         self.runs.append(rec)
@@ -790,7 +887,8 @@ def rss_per_conn(j: dict) -> tuple[float | None, str]:
     return None, ""
 
 
-def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
+def summarize(runs: list[dict], flags_of: dict[str, str],
+              irqtime: bool | None = None) -> list[dict]:
     groups: dict[tuple[str, str], list[dict]] = {}
     order: list[tuple[str, str]] = []
     for r in runs:
@@ -840,15 +938,29 @@ def summarize(runs: list[dict], flags_of: dict[str, str]) -> list[dict]:
                 "restart": m.get("restart"),
                 "auth": m.get("auth"), "connect_sec": j.get("connect_sec"),
             })
+            row.update(kernel_figures(j, irqtime))
         rows.append(row)
-    # Ratios against npm ws in the same scenario.
+    # Ratios against npm ws and uWebSockets in the same scenario (uWebSockets: for z1 its
+    # deflate build; for scale and s1auth, which run ringcast alone, s1's row of this run,
+    # whose generator flags are the same).
+    def ref(scenario: str, variant: str) -> dict | None:
+        return next((x for x in rows if x["scenario"] == scenario and x["variant"] == variant
+                     and x.get("deliveries_per_sec")), None)
     for row in rows:
-        ws = next((x for x in rows if x["scenario"] == row["scenario"] and x["variant"] == "ws"
-                   and x.get("deliveries_per_sec")), None)
-        if ws and row.get("deliveries_per_sec"):
-            row["x_ws_dps"] = row["deliveries_per_sec"] / ws["deliveries_per_sec"]
-            if row.get("us_per_delivery") and ws.get("us_per_delivery"):
-                row["x_ws_cpu"] = ws["us_per_delivery"] / row["us_per_delivery"]
+        if not row.get("deliveries_per_sec"):
+            continue
+        sc = row["scenario"]
+        uws = ref(sc, "uws-deflate" if sc == "z1" else "uws") or (
+            ref("s1", "uws") if sc in UWS_FROM_S1 else None)
+        for name, base in (("ws", ref(sc, "ws")), ("uws", uws)):
+            if not base:
+                continue
+            row[f"x_{name}_dps"] = row["deliveries_per_sec"] / base["deliveries_per_sec"]
+            for mine, key in (("cpu", "us_per_delivery"), ("total", "total_us_per_delivery")):
+                if row.get(key) and base.get(key):
+                    row[f"x_{name}_{mine}"] = base[key] / row[key]
+            if name == "uws":
+                row["x_uws_from"] = base["scenario"]
     auth_ratios(rows, runs)
     return rows
 
@@ -903,17 +1015,23 @@ def variant_title(row: dict) -> str:
 
 def auth_table(L: list[str], rs: list[dict]) -> None:
     """s1auth: auth off and on side by side, the ratios, and whether auth was in effect."""
-    L.append("| server | deliveries/s | × off | µs/deliv | × off CPU | p50 µs | p99 µs "
+    L.append("| server | deliveries/s | × off | × uWS | µs/deliv | × off CPU | × uWS CPU "
+             "| softirq/ksoftirqd | µs/deliv incl. kernel | × uWS incl. | p50 µs | p99 µs "
              "| loss/dup | connect s | srv/gen/other |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: | --- |")
     for r in rs:
         if "deliveries_per_sec" not in r:
-            L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} | | | | | | | | |")
+            L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} "
+                     "| | | | | | | | | | | | | |")
             continue
         spread = f" ({fmt(r['dps_min'])}–{fmt(r['dps_max'])})" if r["ok_runs"] > 1 else ""
         L.append(f"| {variant_title(r)} | {fmt(r['deliveries_per_sec'])}{spread} | "
-                 f"{fmt(r.get('auth_x_dps'), 3)} | {fmt(r['us_per_delivery'], 3)} | "
-                 f"{fmt(r.get('auth_x_cpu'), 3)} | {fmt(r['p50_us'])} | {fmt(r['p99_us'])} | "
+                 f"{fmt(r.get('auth_x_dps'), 3)} | {fmt(r.get('x_uws_dps'), 2)} | "
+                 f"{fmt(r['us_per_delivery'], 3)} | "
+                 f"{fmt(r.get('auth_x_cpu'), 3)} | {fmt(r.get('x_uws_cpu'), 2)} | "
+                 f"{kern_cell(r)} | {fmt(r.get('total_us_per_delivery'), 3)} | "
+                 f"{fmt(r.get('x_uws_total'), 2)} | {fmt(r['p50_us'])} | {fmt(r['p99_us'])} | "
                  f"{loss_text(r)}/{r['duplicates']} | {fmt(r.get('connect_sec'), 2)} | "
                  f"{fmt(r['server_cpu_cores'], 2)}/"
                  f"{fmt(r['client_cpu_cores'], 2)}/{fmt(r['host_other_cores'], 2)} |")
@@ -949,6 +1067,37 @@ def auth_table(L: list[str], rs: list[dict]) -> None:
                  f"was answered `{a.get('tokenless_upgrade')}`.")
 
 
+def kern_cell(r: dict) -> str:
+    """softirq/ksoftirqd cores on the server's CPU(s)."""
+    if r.get("softirq_cores") is None:
+        return "–"
+    return f"{fmt(r['softirq_cores'], 3)}/{fmt(r['ksoftirqd_cores'], 3)}"
+
+
+def accounting_text(irqtime: bool | None) -> str:
+    if irqtime:
+        return ("CONFIG_IRQ_TIME_ACCOUNTING: irq and softirq time is taken out of the task they "
+                "interrupted, so **µs/deliv incl. kernel** = (server + softirq + irq on its CPU) "
+                "per delivery")
+    return (("no CONFIG_IRQ_TIME_ACCOUNTING (tick accounting)" if irqtime is False else
+             "kernel config not found, tick accounting assumed") +
+            ": a softirq run in the server's own context is already in the server's CPU "
+            "(and in the softirq column too), ksoftirqd's is not, so **µs/deliv incl. kernel** "
+            "= (server + ksoftirqd/N) per delivery")
+
+
+def uws_note(rs: list[dict]) -> str | None:
+    """Where a table's × uWS came from, when not from its own scenario."""
+    src = {r.get("x_uws_from") for r in rs if r.get("x_uws_from")}
+    sc = rs[0]["scenario"] if rs else ""
+    if src and src != {sc}:
+        return (f"× uWS: against uWebSockets' row in {', '.join(sorted(src))} of this run "
+                "(same generator flags; uWebSockets does not run this scenario).")
+    if not src and sc not in ("restart",):
+        return "× uWS: no uWebSockets row in this run to compare with."
+    return None
+
+
 def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, str],
                  chart: str | None, bridge_section: str | None = None) -> None:
     L = []
@@ -960,6 +1109,9 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
     L.append(f"| machine | `{meta['uname']}` |")
     L.append(f"| CPU | {meta['cpu_model']} × {meta['cpus']} |")
     L.append(f"| source | {meta.get('source', '?')} |")
+    L.append(f"| kernel CPU | softirq, irq and busy ticks of the server's CPU(s) from "
+             f"/proc/stat and ksoftirqd/N's CPU time, over each measured window; "
+             f"{accounting_text(meta.get('irq_time_accounting'))} |")
     L.append(f"| pinning | server `taskset -c {meta['server_cpus']}`, generator "
              f"`taskset -c {meta['gen_cpus']}` (1 generator thread) |")
     L.append(f"| repeats | {meta['repeat']} per row, the median kept (by deliveries/s; by p99 "
@@ -996,10 +1148,22 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
         L.append(f"| {SERVER_TITLES.get(k, k)} | **not run**: {v} |")
     L.append("")
     L.append("Columns: **deliveries/s** is the median run's rate in the measured window "
-             "(min–max over the repeats in brackets); **× ws** is that rate over npm ws's; "
+             "(min–max over the repeats in brackets); **× ws** and **× uWS** are that rate "
+             "over npm ws's and over uWebSockets' (the same scenario in the same suite run); "
              "**µs/deliv** is the server's CPU time (all its processes) per delivery, and "
-             "**× ws CPU** is npm ws's µs/delivery over this server's (above 1: cheaper than "
-             "ws); **p50/p99** are send-to-receive latencies; **RSS/conn** is the server's "
+             "**× ws CPU**, **× uWS CPU** are npm ws's and uWebSockets' µs/delivery over this "
+             "server's (above 1: cheaper than the peer); **softirq/ksoftirqd** are the cores "
+             "the kernel spent in softirq on the server's CPU (all of it, from /proc/stat) and "
+             "how much of that ran in the ksoftirqd thread of that CPU (not in any figure of "
+             "the server's own processes); **µs/deliv incl. kernel** is the server's CPU with "
+             "the kernel's share that its own figure leaves out (see *kernel CPU* above), and "
+             "**× uWS incl.** is uWebSockets' over this one (above 1: cheaper). The generator "
+             "is pinned to the other CPU and on loopback a packet's receive path runs in the "
+             "softirq of the CPU that sent it, so softirq on the server's CPU is mostly the "
+             "receive side of what the server sent (the generator's sockets, their ACKs) and "
+             "timers; the generator's own sends are processed on its CPU. Only ringcast's rows "
+             "(in bold) are this project's; every other row is a peer built for the suite; "
+             "**p50/p99** are send-to-receive latencies; **RSS/conn** is the server's "
              "resident memory per connection after the idle hold (s3, s3lo) or, marked †, at "
              "the end of the run over the pre-connect baseline (others; ringcast's † figure "
              "includes the pages of its shared-memory slab arena that the traffic has cycled "
@@ -1021,9 +1185,9 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
             L.append("| server | deliveries/s | longest gap, ms (every run) | normal gap (ms) "
                      "| loss | dup "
                      "| closed conns | restart took (s) | p50 µs | p99 µs | max µs "
-                     "| srv/gen/other |")
+                     "| softirq/ksoftirqd | µs/deliv incl. kernel | srv/gen/other |")
             L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-                     "| ---: | --- |")
+                     "| ---: | ---: | ---: | --- |")
             for r in rs:
                 if "deliveries_per_sec" not in r:
                     L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} |")
@@ -1046,6 +1210,7 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                          f"{gap} | {fmt(normal, 1)} | {loss_text(r)} | "
                          f"{r['duplicates']} | {r['closed_connections']} | {took} | "
                          f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {fmt(r['max_us'])} | "
+                         f"{kern_cell(r)} | {fmt(r.get('total_us_per_delivery'), 3)} | "
                          f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
                          f"{fmt(r['host_other_cores'], 2)} |")
         elif scenario == "s1auth":
@@ -1054,12 +1219,14 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
             # Against uWebSockets' shared compressor: above 1 means ringcast is ahead.
             uws = next((x for x in rs if x["variant"] == "uws-deflate" and x.get("deliveries_per_sec")), None)
             L.append("| server | deliveries/s | µs/deliv | wire B/deliv | × uWS rate | × uWS CPU "
-                     "| × uWS bytes | p50 µs | p99 µs | loss/dup | srv/gen/other |")
-            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+                     "| × uWS bytes | softirq/ksoftirqd | µs/deliv incl. kernel | × uWS incl. "
+                     "| p50 µs | p99 µs | loss/dup | srv/gen/other |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                     "| ---: | ---: | ---: | --- |")
             for r in rs:
                 if "deliveries_per_sec" not in r:
                     L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} "
-                             "| | | | | | | | | |")
+                             "| | | | | | | | | | | | |")
                     continue
                 def ratio(key, inverse):
                     if not uws or not r.get(key) or not uws.get(key):
@@ -1069,6 +1236,8 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                 L.append(f"| {name} | {fmt(r['deliveries_per_sec'])} | {fmt(r['us_per_delivery'], 3)} | "
                          f"{fmt(r.get('bytes_per_delivery'), 1)} | {ratio('deliveries_per_sec', False)} | "
                          f"{ratio('us_per_delivery', True)} | {ratio('bytes_per_delivery', True)} | "
+                         f"{kern_cell(r)} | {fmt(r.get('total_us_per_delivery'), 3)} | "
+                         f"{ratio('total_us_per_delivery', True)} | "
                          f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {loss_text(r)}/{r['duplicates']} | "
                          f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
                          f"{fmt(r['host_other_cores'], 2)} |")
@@ -1076,13 +1245,15 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
             L.append("Wire B/deliv: bytes the generator read from the server in the measured window "
                      "per delivery (frame headers included; the JSON payload is 512 B).")
         else:
-            L.append("| server | deliveries/s | × ws | µs/deliv | × ws CPU | p50 µs | p99 µs "
-                     "| RSS/conn | loss/dup | srv/gen/other |")
-            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+            L.append("| server | deliveries/s | × ws | × uWS | µs/deliv | × ws CPU | × uWS CPU "
+                     "| softirq/ksoftirqd | µs/deliv incl. kernel | × uWS incl. "
+                     "| p50 µs | p99 µs | RSS/conn | loss/dup | srv/gen/other |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                     "| ---: | ---: | ---: | ---: | --- |")
             for r in rs:
                 if "deliveries_per_sec" not in r:
                     L.append(f"| {variant_title(r)} | failed: {'; '.join(r['errors'])} "
-                             "| | | | | | | | |")
+                             "| | | | | | | | | | | | | |")
                     continue
                 spread = ""
                 if r["ok_runs"] > 1:
@@ -1095,16 +1266,27 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                 if r["variant"] == "ringcast" or r["variant"].startswith("ringcast-"):
                     name = f"**{name}**"
                 L.append(f"| {name} | {fmt(r['deliveries_per_sec'])}{spread} | "
-                         f"{fmt(r.get('x_ws_dps'), 2)} | {fmt(r['us_per_delivery'], 3)} | "
-                         f"{fmt(r.get('x_ws_cpu'), 2)} | {fmt(r['p50_us'])} | "
+                         f"{fmt(r.get('x_ws_dps'), 2)} | {fmt(r.get('x_uws_dps'), 2)} | "
+                         f"{fmt(r['us_per_delivery'], 3)} | "
+                         f"{fmt(r.get('x_ws_cpu'), 2)} | {fmt(r.get('x_uws_cpu'), 2)} | "
+                         f"{kern_cell(r)} | {fmt(r.get('total_us_per_delivery'), 3)} | "
+                         f"{fmt(r.get('x_uws_total'), 2)} | {fmt(r['p50_us'])} | "
                          f"{fmt(r['p99_us'])} | {rss} | {loss_text(r)}/{r['duplicates']} | "
                          f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
                          f"{fmt(r['host_other_cores'], 2)} |")
                 if r["ok_runs"] < r["runs"]:
                     L.append(f"| ↳ {r['runs'] - r['ok_runs']} of {r['runs']} runs failed: "
-                             f"{'; '.join(e for e in r['errors'] if e)} | | | | | | | | | |")
+                             f"{'; '.join(e for e in r['errors'] if e)} "
+                             "| | | | | | | | | | | | | | |")
         L.append("")
         notes = []
+        un = uws_note(rs)
+        if un and scenario != "z1":
+            notes.append(un)
+        if scenario == "restart":
+            notes.append("No × uWS here: this is a paced load against ringcast replacing its "
+                         "own workers, which uWebSockets has no counterpart of; s1's table "
+                         "has its cost per delivery.")
         disturbed = [f"{variant_title(r)} {r['host_other_cores']:.2f}" for r in rs
                      if (r.get("host_other_cores") or 0) > 0.3]
         if disturbed:
@@ -1295,7 +1477,7 @@ def rerender(results: Path, a, report: Path | None) -> int:
     doc = json.loads(results.read_text())
     meta, runs = doc["meta"], doc["runs"]
     flags_of = meta["scenario_flags"]
-    rows = summarize(runs, flags_of)
+    rows = summarize(runs, flags_of, meta.get("irq_time_accounting"))
     meta["quiet_runs"] = [r["quiet"] for r in runs]
     doc["summary"] = rows
     results.write_text(json.dumps(doc, indent=1).replace(str(REPO) + "/", "") + "\n")
@@ -1312,7 +1494,8 @@ def rerender(results: Path, a, report: Path | None) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(
         prog="bench/run.sh",
-        description="ringcast against npm ws, Boost.Beast and Go gorilla/websocket: every "
+        description="ringcast against uWebSockets, npm ws, Boost.Beast and Go "
+                    "gorilla/websocket: every "
                     "scenario, every server, repeated; writes bench/RESULTS.md, "
                     "bench/results/results.json and bench/results/chart.png.")
     ap.add_argument("--quick", action="store_true",
@@ -1323,10 +1506,11 @@ def main() -> int:
                     help="ringcast, ringcastctl, ringcast-bench, bench-peer-beast (default "
                          "build/bin)")
     ap.add_argument("--build-dir", default=None,
-                    help="where the gorilla binary and ws's node_modules go (default: "
-                         "--bin-dir/..)")
+                    help="where the gorilla and uWebSockets binaries and ws's node_modules "
+                         "go (default: --bin-dir/..)")
     ap.add_argument("--peers", default=None,
-                    help="comma list of peers: ws,beast,gorilla (default all; --quick: beast)")
+                    help="comma list of peers: uws,ws,beast,gorilla (default all; --quick: "
+                         "beast)")
     ap.add_argument("--scenarios", default=None,
                     help=f"comma list of {','.join(ALL_SCENARIOS)} (default all)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per row (default 3)")
@@ -1463,13 +1647,14 @@ def main() -> int:
         "quiet_cores": a.quiet_cores, "quiet_wait": a.quiet_wait, "load_wait": load,
         "versions": tools.versions, "unavailable": tools.notes, "scenarios": scenarios,
         "scenario_flags": flags_of, "nice": a.nice, "source": git_state(),
+        "irq_time_accounting": irq_time_accounting(),
         "results_json": os.path.relpath(out / "results.json", REPO) if not q
         else str(out / "results.json"),
         "logdir": str(logdir),
     }
 
     def save() -> list[dict]:
-        rows = summarize(runner.runs, flags_of)
+        rows = summarize(runner.runs, flags_of, meta["irq_time_accounting"])
         meta["quiet_runs"] = [r["quiet"] for r in runner.runs]
         meta["runs_for_notes"] = runner.runs
         meta["elapsed_sec"] = round(time.monotonic() - t_start, 1)
@@ -1543,7 +1728,8 @@ def main() -> int:
              "results_json": str(out / "results.json"), "report": str(report),
              "summary": [{k: row.get(k) for k in (
                  "scenario", "variant", "deliveries_per_sec", "us_per_delivery", "p50_us",
-                 "p99_us", "loss", "duplicates", "max_gap_ms")} for row in rows]}
+                 "p99_us", "loss", "duplicates", "max_gap_ms", "softirq_cores",
+                 "ksoftirqd_cores", "total_us_per_delivery", "x_uws_cpu")} for row in rows]}
     auth_on = next((row for row in rows if row["variant"] == "ringcast-auth-on"
                     and row.get("auth_x_dps")), None)
     if auth_on:
