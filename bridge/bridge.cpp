@@ -233,10 +233,9 @@ void Bridge::release_rings() {
         target = std::max(target, released_[p]);
         if (target < consumed_[p]) {
             const shm::Descriptor& last = consumer_.descriptor(p, consumed_[p] - 1);
-            // A record may hold a compressed variant after the plain frame (shm/layout.hpp).
-            const uint64_t end = last.slab_pos + (last.deflated_length
-                                                      ? shm::deflated_frame_offset(last.length) + last.deflated_length
-                                                      : last.length);
+            // A record may hold a compressed variant and a channel name after the plain frame
+            // (shm/layout.hpp).
+            const uint64_t end = last.slab_pos + shm::record_bytes(last);
             while (target < consumed_[p] && end - consumer_.descriptor(p, target).slab_pos > slab_bytes_ / 2) {
                 ++target;
             }

@@ -123,10 +123,10 @@ if [ -z "$segment_bytes" ]; then
     [ "$shards" -gt 0 ] || shards=$(cpu_count "$numa_node")
     [ "$shards" -ge "$workers" ] || shards=$workers
     # As shm/layout.hpp compute_layout: members = shards + the bridge slot. Sizes of the blocks:
-    # SegmentHeader 128, ControlBlock 33536, Cursor 64, RingHeader 128, Descriptor 32.
+    # SegmentHeader 128, ControlBlock 71040, Cursor 64, RingHeader 128, Descriptor 32.
     members=$((shards + 1))
     two_mib=2097152
-    regions_offset=$(align_up $((128 + members * 33536 + members * members * 64)) $two_mib)
+    regions_offset=$(align_up $((128 + members * 71040 + members * members * 64)) $two_mib)
     slab_offset=$(align_up $((128 + ring * 32)) 64)
     region_stride=$(align_up $((slab_offset + slab)) $two_mib)
     segment_bytes=$((regions_offset + members * region_stride))

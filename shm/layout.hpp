@@ -19,7 +19,7 @@
 namespace ringcast::shm {
 
 inline constexpr uint64_t kMagic = 0x54534143474E4952ull;  // "RINGCAST" in memory (little-endian)
-inline constexpr uint32_t kLayoutVersion = 5;              // bump on any change to this file
+inline constexpr uint32_t kLayoutVersion = 6;              // bump on any change to this file
 inline constexpr size_t kCacheLine = 64;
 inline constexpr uint64_t kRegionAlign = 2ull << 20;  // a 2 MiB hugepage: NUMA binding granularity
 inline constexpr uint64_t kFrameAlign = 8;            // records and frames start 8-byte aligned
@@ -51,8 +51,9 @@ enum class MemberState : uint32_t { Empty = 0, Starting = 1, Live = 2, Dead = 3 
 // One record of a ring. Plain data: written by the producer before the release store of
 // head, read by consumers after the acquire load of head.
 //
-// A record holds one message as up to two ready-to-send frames, side by side in the slab:
-//   slab_pos: [ plain frame: `length` bytes | pad to 8 | deflated frame: `deflated_length` ]
+// A record holds one message as up to two ready-to-send frames, side by side in the slab,
+// and with channels (docs/channels.md) the channel's name right after them:
+//   slab_pos: [ plain frame: `length` | pad to 8 | deflated frame: `deflated_length` | name ]
 // The deflated one (permessage-deflate, RSV1 set, docs/compression.md) exists only when some
 // connection negotiated the extension and the message shrank; 0 means "send the plain frame
 // to everyone". Readers that are not WebSocket clients (the bridge) use the plain frame.
@@ -61,7 +62,7 @@ struct Descriptor {
     uint32_t length;    // bytes of the ready-to-send server frame
     uint32_t origin_conn;
     uint16_t origin_member;
-    uint16_t flags;
+    uint16_t channel_len;      // bytes of the channel name after the frames; 0 = no channel
     uint32_t deflated_length;  // bytes of the compressed variant after the plain frame, or 0
     uint64_t seq;  // the record's sequence number, for checking
 };
@@ -69,6 +70,14 @@ struct Descriptor {
 // Where the compressed variant starts, from the plain frame's start.
 constexpr uint64_t deflated_frame_offset(uint32_t length) {
     return align_up(length, kFrameAlign);
+}
+// Where the channel name starts, from the plain frame's start; also where the frames end.
+constexpr uint64_t channel_name_offset(const Descriptor& d) {
+    return d.deflated_length ? deflated_frame_offset(d.length) + d.deflated_length : d.length;
+}
+// Bytes of the whole record in the slab (before the 8-byte alignment of the next one).
+constexpr uint64_t record_bytes(const Descriptor& d) {
+    return channel_name_offset(d) + d.channel_len;
 }
 static_assert(sizeof(Descriptor) == 32);
 static_assert(alignof(Descriptor) == 8);
@@ -101,11 +110,14 @@ enum class RejectReason : uint32_t {
     MaxConnections,      // 503: the node holds max_connections
     MaxConnectionsPerIp, // 503: the source address holds max_connections_per_ip
     HandshakeTimeout,    // no complete request within handshake_timeout_ms
+    ChannelForbidden,    // 403: the token does not let it join the path's channel
+    MaxChannels,         // 503: the shard holds max_channels channels and this one is new
+    MaxSubscribers,      // 503: the channel has max_subscribers_per_channel on the node
 };
-inline constexpr size_t kRejectReasonCount = 6;
+inline constexpr size_t kRejectReasonCount = 9;
 inline constexpr const char* kRejectReasonNames[kRejectReasonCount] = {
     "bad_request", "origin", "auth", "max_connections", "max_connections_per_ip",
-    "handshake_timeout"};
+    "handshake_timeout", "channel_forbidden", "max_channels", "max_subscribers"};
 // One slot per admission::JwtError value (to_string gives the label); kept here as a count so
 // shm/ needs nothing of admission/ (a static_assert in the worker checks they agree).
 inline constexpr size_t kAuthFailureCount = 12;
@@ -142,6 +154,9 @@ struct Stats {
     std::atomic<uint64_t> listeners;        // gauge: open connections that may not publish
     std::atomic<uint64_t> authenticated;    // gauge: open connections admitted with a token
     std::atomic<uint64_t> admitted;         // gauge: connections past the upgrade (max_connections)
+    // Channels (docs/channels.md).
+    std::atomic<uint64_t> channels;          // gauge: channels with a subscriber on this member
+    std::atomic<uint64_t> channel_messages;  // messages published with a channel
 };
 
 // Where a member's *input* stands, for the next process of the same member: the bridge notes
@@ -168,6 +183,33 @@ struct AddressCounts {
     std::atomic<uint32_t> rows[2][kAddressBuckets];
 };
 
+// Subscribers per channel held by one member (docs/channels.md), as AddressCounts: two rows
+// indexed by two halves of a seeded hash of the channel name; min over rows of the sums over
+// members is the node's count, never below the true one. The bridge relays a stream entry
+// only for a channel counted here; max_subscribers_per_channel compares it.
+struct ChannelCounts {
+    std::atomic<uint32_t> rows[2][kAddressBuckets];
+};
+
+// A member's busiest channels, for ringcastctl channels and /metrics' bounded top-N: rewritten
+// by the member's thread about once a second under a sequence lock (odd = being written; a
+// reader copies, then retries if the version moved).
+inline constexpr uint32_t kTopChannels = 16;
+inline constexpr uint32_t kTopChannelName = 128;  // the longest channel name
+struct ChannelTopEntry {
+    char name[kTopChannelName];
+    uint32_t name_len;
+    uint32_t subscribers;
+    uint64_t messages;  // published on this member since the channel appeared here
+};
+struct ChannelTop {
+    std::atomic<uint64_t> version;
+    uint32_t count;  // entries filled in each list
+    uint32_t reserved;
+    ChannelTopEntry by_subscribers[kTopChannels];
+    ChannelTopEntry by_messages[kTopChannels];
+};
+
 struct alignas(kCacheLine) ControlBlock {
     alignas(kCacheLine) std::atomic<uint32_t> state;  // MemberState
     alignas(kCacheLine) std::atomic<int32_t> pid;
@@ -178,6 +220,8 @@ struct alignas(kCacheLine) ControlBlock {
     alignas(kCacheLine) Stats stats;
     alignas(kCacheLine) ResumePoint resume;  // written only by the member's own process
     alignas(kCacheLine) AddressCounts addresses;  // shards only; zeroed when a member joins fresh
+    alignas(kCacheLine) ChannelCounts channel_counts;  // shards only; as addresses
+    alignas(kCacheLine) ChannelTop channel_top;         // shards only
 };
 static_assert(offsetof(ControlBlock, pid) == 1 * kCacheLine);
 static_assert(offsetof(ControlBlock, incarnation) == 2 * kCacheLine);

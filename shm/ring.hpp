@@ -15,6 +15,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "shm/control.hpp"
@@ -47,18 +48,19 @@ class Producer {
 
     // Fills the descriptor of the last reserve(); frame_len may be less than was reserved.
     // deflated_len > 0: a compressed variant of deflated_len bytes was written at
-    // deflated_frame_offset(frame_len) (layout.hpp), inside the same reservation.
-    void commit(uint32_t frame_len, uint32_t origin_conn, uint16_t flags = 0,
+    // deflated_frame_offset(frame_len) (layout.hpp), inside the same reservation; channel_len
+    // > 0: the channel's name right after the frames (channel_name_offset), inside it too.
+    void commit(uint32_t frame_len, uint32_t origin_conn, uint16_t channel_len = 0,
                 uint32_t deflated_len = 0) {
         const uint64_t used =
-            deflated_len ? deflated_frame_offset(frame_len) + deflated_len : frame_len;
+            (deflated_len ? deflated_frame_offset(frame_len) + deflated_len : frame_len) + channel_len;
         assert(frame_footprint(used) <= reserved_.end - reserved_.start);
         Descriptor& d = ring_.slots[head_ & mask_];
         d.slab_pos = reserved_.start;
         d.length = frame_len;
         d.origin_conn = origin_conn;
         d.origin_member = static_cast<uint16_t>(member_);
-        d.flags = flags;
+        d.channel_len = channel_len;
         d.deflated_length = deflated_len;
         d.seq = head_;
         slab_pos_ = reserved_.start + frame_footprint(used);
@@ -144,6 +146,10 @@ class Consumer {
     // The record's compressed variant (valid only when d.deflated_length != 0).
     const uint8_t* deflated_frame(uint32_t producer, const Descriptor& d) const {
         return frame(producer, d) + deflated_frame_offset(d.length);
+    }
+    // The record's channel name (empty when d.channel_len == 0).
+    std::string_view channel_name(uint32_t producer, const Descriptor& d) const {
+        return {reinterpret_cast<const char*>(frame(producer, d)) + channel_name_offset(d), d.channel_len};
     }
     // Records < upto (and their frames) are no longer needed by this member. Wait-free.
     void release(uint32_t producer, uint64_t upto) {

@@ -58,6 +58,11 @@ struct Settings {
     uint32_t compression_min_bytes = 64;
     uint32_t compression_level = 6;
     AdmissionSettings admission;
+    // Channels (docs/channels.md): with channels, the upgrade's path names the audience a
+    // connection joins; without, every path is one audience (as before).
+    bool channels = false;                     // channels: "path"
+    uint32_t max_channels = 100000;            // channels one shard holds subscribers of
+    uint32_t max_subscribers_per_channel = 0;  // on the node; 0 = no limit
 };
 
 struct WorkerOptions {

@@ -71,7 +71,7 @@ def align(v, a):
 def segment_bytes(shards, ring, slab):
     """shm/layout.hpp's compute_layout, written out again: members = shards + the bridge slot."""
     members = shards + 1
-    regions = align(128 + members * 33536 + members * members * 64, 2 * MIB)  # header, control blocks, cursors
+    regions = align(128 + members * 71040 + members * members * 64, 2 * MIB)  # header, control blocks, cursors
     stride = align(align(128 + ring * 32, 64) + slab, 2 * MIB)              # ring header, descriptors, slab
     return regions + members * stride
 
