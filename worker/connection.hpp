@@ -111,7 +111,7 @@ struct Connection {
     uint32_t slot = 0;        // index in the shard's connection table
     uint32_t generation = 0;  // bumps on reuse, so late completions for a old socket are ignored
     uint32_t inflight_frames = 0;      // queue entries the kernel may still be reading
-    uint32_t open_index = UINT32_MAX;  // position in the shard's open list
+    uint32_t open_index = UINT32_MAX;  // position in its channel's open list
     bool recv_armed = false;
     bool recv_handshake = false;  // the armed recv reads from the handshake buffer group
     bool starved = false;         // recv ended on an empty buffer pool: re-arm when buffers return
@@ -128,6 +128,7 @@ struct Connection {
 
     // Tracking (probes --connections, connection_log): cheap counters, always kept.
     PeerAddr peer;
+    uint32_t channel = 0;  // index in the shard's channel table (0: everyone, channels off)
     uint64_t opened_ns = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;

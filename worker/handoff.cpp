@@ -1,6 +1,7 @@
 // Handoff wire format and socket helpers.
 #include "worker/handoff.hpp"
 
+#include "admission/channel.hpp"
 #include "admission/jwt.hpp"
 
 #include <sys/socket.h>
@@ -122,6 +123,7 @@ std::vector<uint8_t> encode(const ShardState& s) {
             w.put(o.len);
             if (o.producer == 0xFFFF) w.bytes(o.owned);
         }
+        w.bytes(std::vector<uint8_t>(c.channel.begin(), c.channel.end()));
         w.put(c.admission);
         w.put<uint8_t>(c.has_grant);
         if (c.has_grant) {
@@ -171,6 +173,9 @@ bool decode(const std::vector<uint8_t>& blob, ShardState* s) {
             if (o.producer == 0xFFFF && !r.bytes(&o.owned)) return false;
             c.out.push_back(std::move(o));
         }
+        std::vector<uint8_t> channel;
+        if (!r.bytes(&channel) || channel.size() > admission::kMaxChannelName) return false;
+        c.channel.assign(channel.begin(), channel.end());
         uint8_t has_grant = 0;
         if (!r.get(&c.admission) || !r.get(&has_grant)) return false;
         c.has_grant = has_grant != 0;

@@ -17,7 +17,7 @@
 
 namespace ringcast::worker::handoff {
 
-inline constexpr uint32_t kWireVersion = 4;
+inline constexpr uint32_t kWireVersion = 5;
 inline constexpr size_t kMaxFdsPerMessage = 253;   // SCM_MAX_FD
 inline constexpr size_t kChunkBytes = 32 * 1024;   // SEQPACKET messages stay small
 
@@ -50,6 +50,7 @@ struct ConnRecord {
     uint8_t admission = 0;
     bool has_grant = false;
     ConnGrant grant;
+    std::string channel;  // the channel it joined (docs/channels.md); "" = root, or channels off
     uint64_t rx_age_ns = 0;
     uint64_t age_ns = 0;                 // since accept (tracking survives the handoff)
     uint64_t bytes_in = 0, bytes_out = 0, msgs_in = 0, msgs_out = 0;

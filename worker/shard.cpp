@@ -42,7 +42,9 @@ Shard::Shard(shm::Segment& segment, const ShardOptions& options, const Settings&
       worker_index_(worker_index),
       members_(segment.members()),
       ring_capacity_(segment.header().ring_capacity),
-      max_buffered_(settings.max_buffered_bytes) {}
+      max_buffered_(settings.max_buffered_bytes) {
+    channels_.resize(1);  // channel 0: everyone, while channels are off
+}
 
 Shard::~Shard() {
     for (auto& c : table_) {
@@ -105,6 +107,7 @@ int Shard::setup() {
         prepared_.store(true, std::memory_order_release);
     }
     recount_addresses();  // ours alone from here on: a dead predecessor's counts go
+    recount_channels();
     arm_wake();
     accepting_ = true;
     arm_accept();
@@ -177,6 +180,7 @@ void Shard::loop() {
         shm::set_gauge(stats.admitted, admitted_);
         shm::set_gauge(stats.listeners, listeners_);
         shm::set_gauge(stats.authenticated, authenticated_);
+        shm::set_gauge(stats.channels, live_channels_);
 
         if (handled > 0 || io_uring_cq_ready(ring) > 0 || (freezing_ && quiescent())) {
             // Busy: submit and collect whatever completed, without blocking.

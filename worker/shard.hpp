@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "shm/channel_hash.hpp"
 #include "shm/segment.hpp"
 #include "shm/ring.hpp"
 #include "worker/admission_policy.hpp"
@@ -125,6 +126,15 @@ private:
     bool refuse_message(Connection& c, ConnInput& in, bool close, std::string_view reason);
     bool within_rate(Connection& c, size_t len);
     void count_admitted(Connection& c, int delta);
+    bool admit_channel(Connection& c, const std::string& channel, const nlohmann::json* ringcast_claim,
+                       bool* publish);
+
+    // Channels (shard_channels.cpp).
+    uint32_t acquire_channel(std::string_view name);
+    void release_channel(Connection& c);
+    const std::vector<Connection*>* audience_of(uint32_t producer, const shm::Descriptor& d);
+    void recount_channels();
+    void publish_channel_top();
     void recount_addresses();
     void pick_up_policy();
     void expire_tokens();
@@ -170,7 +180,25 @@ private:
 
     std::vector<std::unique_ptr<Connection>> table_;
     std::vector<uint32_t> free_slots_;
-    std::vector<Connection*> open_;      // receive broadcasts
+    // Who receives what: each channel's open connections. Channel 0 is everyone while
+    // channels are off (DESIGN.md's one audience); with channels, ids from 1 are handed out
+    // by name and reused once a channel's last connection is gone.
+    struct Channel {
+        std::string name;
+        std::vector<Connection*> members;  // open connections on it: they receive its records
+        uint32_t holders = 0;              // admitted connections on it (open or closing)
+        uint64_t messages = 0;             // published here since it appeared
+        shm::ChannelSlots slots;
+    };
+    struct NameHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::vector<Channel> channels_;
+    std::vector<uint32_t> free_channels_;
+    std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> channel_ids_;
+    uint32_t live_channels_ = 0;
+    uint64_t next_channel_top_ns_ = 0;
     std::vector<Connection*> dirty_;     // have something to send
     std::vector<Connection*> paused_;    // hold input back while the ring is full
     std::vector<Connection*> slow_;      // over their buffer bound this pass

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "admission/channel.hpp"
 #include "admission/token_source.hpp"
 #include "base/log.hpp"
 #include "base/log_limiter.hpp"
@@ -100,6 +101,17 @@ bool Shard::admit_upgrade(Connection& c, const proto::HandshakeRequest& req, std
         return false;
     }
 
+    // With channels the path names one; a path that names none is a bad request.
+    std::string channel;
+    if (settings_.channels) {
+        auto named = admission::channel_from_target(req.target);
+        if (auto* why = std::get_if<const char*>(&named)) {
+            refuse_upgrade(c, 400, *why, shm::RejectReason::BadRequest);
+            return false;
+        }
+        channel = std::get<std::string>(std::move(named));
+    }
+
     admission::SubprotocolOffer offer;
     if (!req.protocols.empty()) offer = admission::token_from_subprotocols(req.protocols);
     *protocol = std::string(offer.answer);
@@ -141,6 +153,9 @@ bool Shard::admit_upgrade(Connection& c, const proto::HandshakeRequest& req, std
         }
     }
 
+    if (settings_.channels && !admit_channel(c, channel, claims ? &claims->ringcast : nullptr, &publish))
+        return false;
+
     c.admission = kAdmitted | (publish ? 0 : kListener);
     if (claims) {
         c.admission |= kAuthenticated;
@@ -151,6 +166,34 @@ bool Shard::admit_upgrade(Connection& c, const proto::HandshakeRequest& req, std
         if (claims->expires_at_ms) g.expires_at_ms = *claims->expires_at_ms + int64_t{s.leeway_s} * 1000;
     }
     count_admitted(c, +1);
+    return true;
+}
+
+// The channel's own checks: the token's rights on it (403), the shard's channel limit and the
+// node's subscribers per channel (503). Admitted: the connection holds the channel and the
+// node counts it; `publish` drops to false where the token may not publish.
+bool Shard::admit_channel(Connection& c, const std::string& channel, const nlohmann::json* ringcast_claim,
+                          bool* publish) {
+    if (ringcast_claim) {
+        const admission::ChannelRights rights = admission::channel_rights(*ringcast_claim, channel);
+        if (!rights.join) {
+            refuse_upgrade(c, 403, "channel not allowed", shm::RejectReason::ChannelForbidden);
+            return false;
+        }
+        *publish = *publish && rights.publish;
+    }
+    if (!channel_ids_.contains(channel) && live_channels_ >= settings_.max_channels) {
+        refuse_upgrade(c, 503, "too many channels", shm::RejectReason::MaxChannels, "Retry-After: 5\r\n");
+        return false;
+    }
+    const shm::ChannelSlots slots = shm::channel_slots(channel, segment_.header().address_seed);
+    if (settings_.max_subscribers_per_channel != 0 &&
+        shm::node_channel_count(segment_, slots) >= settings_.max_subscribers_per_channel) {
+        refuse_upgrade(c, 503, "channel full", shm::RejectReason::MaxSubscribers, "Retry-After: 5\r\n");
+        return false;
+    }
+    c.channel = acquire_channel(channel);
+    shm::add_channel(segment_.control(options_.member), slots, +1);
     return true;
 }
 

@@ -30,7 +30,14 @@ void Shard::deliver_from_rings() {
             // Each client gets the variant it negotiated (docs/compression.md).
             const uint8_t* deflated = d.deflated_length ? consumer_->deflated_frame(p, d) : nullptr;
             uint32_t holders = 0;
-            for (Connection* c : open_) {
+            // Its channel's open connections (all of them while channels are off); a channel
+            // nobody here joined costs one lookup.
+            const std::vector<Connection*>* audience = settings_.channels ? audience_of(p, d) : &channels_[0].members;
+            if (audience == nullptr) {
+                trackers_[p].deliver(seq, 0);
+                continue;
+            }
+            for (Connection* c : *audience) {
                 if (own && d.origin_conn == c->serial) continue;
                 if (deflated && c->deflate) {
                     push_ref(*c, OutFrame{deflated, d.deflated_length, static_cast<uint16_t>(p), seq});

@@ -148,6 +148,7 @@ handoff::ShardState Shard::capture(std::vector<int>* fds) {
         r.msgs_out = c.msgs_out;
         r.deflate = c.deflate;
         r.admission = c.admission;
+        if (settings_.channels && (c.admission & kAdmitted)) r.channel = channels_[c.channel].name;
         if (auto g = grants_.find(c.slot); g != grants_.end()) {
             r.has_grant = true;
             r.grant = g->second;
@@ -235,6 +236,8 @@ bool Shard::rebuild(const handoff::ShardState& st, const std::vector<int>& fds) 
         if (r.has_grant) grants_[c.slot] = r.grant;
         // Counted here but not in shared memory: the old process may yet resume (a failed
         // handoff); recount_addresses() writes this member's address counts after the go.
+        // Its channel, by name (ids are this shard's own); the node's counts after the go.
+        if (settings_.channels && (c.admission & kAdmitted)) c.channel = acquire_channel(r.channel);
         if (c.admission & kAdmitted) {
             ++admitted_;
             if (c.admission & kListener) ++listeners_;

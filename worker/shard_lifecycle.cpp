@@ -36,11 +36,15 @@ std::string deflate_json(const Connection& c, bool inflate_context) {
     return text;
 }
 
+std::string json_string(std::string_view s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // The token's subject as a JSON string (escaped: it is the client's text), null without one.
 std::string subject_json(const ConnGrant* g) {
     if (!g || g->subject.empty()) return "null";
     // At most 128 bytes of it, so the line stays whole however the client chose its sub.
-    return nlohmann::json(g->subject.substr(0, 128)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return json_string(std::string_view(g->subject).substr(0, 128));
 }
 
 }  // namespace
@@ -50,8 +54,9 @@ std::string subject_json(const ConnGrant* g) {
 void Shard::open(Connection& c) {
     if (settings_.connection_log) RC_LOG_INFO("event=conn_open conn=%u peer=%s", c.serial, PeerName(c.peer).c_str());
     c.state = ConnState::Open;
-    c.open_index = static_cast<uint32_t>(open_.size());
-    open_.push_back(&c);
+    std::vector<Connection*>& members = channels_[c.channel].members;
+    c.open_index = static_cast<uint32_t>(members.size());
+    members.push_back(&c);
     if (c.deflate) {
         ++deflate_open_;
         cluster_deflate_ = true;  // our own next message already needs the compressed variant
@@ -61,10 +66,11 @@ void Shard::open(Connection& c) {
 void Shard::leave_open_list(Connection& c) {
     if (c.open_index == UINT32_MAX) return;
     if (c.deflate) --deflate_open_;
-    Connection* last = open_.back();
-    open_[c.open_index] = last;
+    std::vector<Connection*>& members = channels_[c.channel].members;
+    Connection* last = members.back();
+    members[c.open_index] = last;
     last->open_index = c.open_index;
-    open_.pop_back();
+    members.pop_back();
     c.open_index = UINT32_MAX;
 }
 
@@ -79,6 +85,7 @@ void Shard::destroy(Connection& c) {
                     static_cast<unsigned long long>(c.out.bytes()));
     }
     leave_open_list(c);
+    release_channel(c);
     count_admitted(c, -1);
     c.admission = 0;
     grants_.erase(c.slot);
@@ -130,6 +137,10 @@ void Shard::housekeeping(uint64_t now) {
     refresh_cluster_deflate();
     pick_up_policy();
     expire_tokens();
+    if (settings_.channels && now >= next_channel_top_ns_) {
+        next_channel_top_ns_ = now + 1000 * kMs;
+        publish_channel_top();
+    }
     if (accepting_ && !accept_armed_) arm_accept();
     if (!starved_.empty()) rearm_starved();
     const uint64_t interval = static_cast<uint64_t>(settings_.ping_interval_ms) * kMs;
@@ -201,7 +212,7 @@ void Shard::dump_connections() {
             "{\"conn\":%u,\"peer\":\"%s\",\"worker\":%u,\"shard\":%u,\"state\":\"%s\",\"age_ms\":%llu,"
             "\"bytes_in\":%llu,\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu,\"queued_bytes\":%llu,"
             "\"queued_frames\":%zu,\"deflate\":%s,\"role\":\"%s\",\"authenticated\":%s,\"subject\":%s,"
-            "\"token_expires_at_ms\":%s}\n",
+            "\"token_expires_at_ms\":%s,\"channel\":%s}\n",
             c.serial, PeerName(c.peer).c_str(), worker_index_, options_.member, kStates[static_cast<int>(c.state)],
             static_cast<unsigned long long>((now_ns_ - c.opened_ns) / kMs), static_cast<unsigned long long>(c.bytes_in),
             static_cast<unsigned long long>(c.bytes_out), static_cast<unsigned long long>(c.msgs_in),
@@ -209,7 +220,8 @@ void Shard::dump_connections() {
             deflate_json(c, kept_inflaters_.count(c.slot) != 0).c_str(),
             c.state == ConnState::Handshake ? "none" : (c.admission & kListener) ? "listener" : "publisher",
             (c.admission & kAuthenticated) ? "true" : "false", subject_json(grant).c_str(),
-            grant && grant->expires_at_ms != INT64_MAX ? std::to_string(grant->expires_at_ms).c_str() : "null");
+            grant && grant->expires_at_ms != INT64_MAX ? std::to_string(grant->expires_at_ms).c_str() : "null",
+            settings_.channels && (c.admission & kAdmitted) ? json_string(channels_[c.channel].name).c_str() : "null");
         if (n > 0) text.append(line, std::min(static_cast<size_t>(n), sizeof line - 1));
     }
     dump_ = std::move(text);

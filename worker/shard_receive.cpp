@@ -226,7 +226,10 @@ bool Shard::publish(Connection& c) {
                               proto::kMaxFrameHeader + len + 3;
         if (both <= producer_->max_frame() / 2) need = both;
     }
-    uint8_t* out = producer_->reserve(static_cast<uint32_t>(need));
+    // With channels the record ends with its channel's name (shm/layout.hpp).
+    Channel& channel = channels_[c.channel];
+    const std::string_view channel_name = settings_.channels ? std::string_view(channel.name) : std::string_view();
+    uint8_t* out = producer_->reserve(static_cast<uint32_t>(need + channel_name.size()));
     if (out == nullptr) return false;
     proto::encode_frame_header(out, in.msg_op, len);
     if (len) std::memcpy(out + header, payload, len);
@@ -235,7 +238,13 @@ bool Shard::publish(Connection& c) {
         deflated = write_deflated(payload, len, in.msg_op,
                                   out + shm::deflated_frame_offset(static_cast<uint32_t>(frame_len)));
     }
-    producer_->commit(static_cast<uint32_t>(frame_len), c.serial, 0, deflated);
+    if (settings_.channels) {
+        const uint64_t at = deflated ? shm::deflated_frame_offset(static_cast<uint32_t>(frame_len)) + deflated : frame_len;
+        if (!channel_name.empty()) std::memcpy(out + at, channel_name.data(), channel_name.size());
+        ++channel.messages;
+        shm::count(segment_.control(options_.member).stats.channel_messages, 1);
+    }
+    producer_->commit(static_cast<uint32_t>(frame_len), c.serial, static_cast<uint16_t>(channel_name.size()), deflated);
     ++committed_;
     ++c.msgs_in;
     shm::count(segment_.control(options_.member).stats.messages_in, 1);

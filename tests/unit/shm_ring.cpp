@@ -27,14 +27,21 @@ uint32_t size_of(uint64_t seq) {
     return 8 + static_cast<uint32_t>((seq * 2654435761u) % 120);
 }
 
+// Every third record names a channel of 1..11 bytes after its frame (shm/layout.hpp).
+std::string channel_of(uint64_t seq) {
+    return seq % 3 == 0 ? std::string(1 + seq % 11, static_cast<char>('a' + seq % 26)) : std::string();
+}
+
 // A frame whose length and bytes follow from its seq: the first 8 bytes are the seq itself.
 bool produce(Producer& p, uint64_t seq) {
     const uint32_t len = size_of(seq);
-    uint8_t* buf = p.reserve(len);
+    const std::string channel = channel_of(seq);
+    uint8_t* buf = p.reserve(len + static_cast<uint32_t>(channel.size()));
     if (!buf) return false;
     std::memcpy(buf, &seq, 8);
     for (uint32_t i = 8; i < len; ++i) buf[i] = pattern(seq, i);
-    p.commit(len, static_cast<uint32_t>(seq), static_cast<uint16_t>(seq & 0xFFFF));
+    std::memcpy(buf + len, channel.data(), channel.size());
+    p.commit(len, static_cast<uint32_t>(seq), static_cast<uint16_t>(channel.size()));
     return true;
 }
 
@@ -46,6 +53,7 @@ std::string verify(const Consumer& c, uint32_t producer, uint64_t seq) {
     if (d.length != size_of(seq)) return "length at " + std::to_string(seq);
     if (d.origin_member != producer) return "origin_member at " + std::to_string(seq);
     if (d.origin_conn != static_cast<uint32_t>(seq)) return "origin_conn at " + std::to_string(seq);
+    if (c.channel_name(producer, d) != channel_of(seq)) return "channel at " + std::to_string(seq);
     const uint8_t* f = c.frame(producer, d);
     uint64_t in_frame;
     std::memcpy(&in_frame, f, 8);
