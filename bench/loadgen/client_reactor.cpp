@@ -74,6 +74,15 @@ struct ClientReactor::Receipt {
             ++res.self_echo;
             return;
         }
+        // --channels: not due here (without it, one test of a flag per delivery).
+        if (r.plan_.opts.channels && r.channel_of_slot_[h.sender] != c.channel) {
+            if (res.cross_channel++ == 0)
+                r.note_error("cross-channel delivery: sender " + std::to_string(h.sender) +
+                             " (channel " + std::to_string(r.plan_.channel_of_slot(h.sender)) +
+                             ") reached connection " + std::to_string(c.global_id) +
+                             " (channel " + std::to_string(c.channel) + ")");
+            return;
+        }
         ++res.deliveries;
         // Local delivery: the receiver is connected to the sender's server.
         const bool same_server = c.target == r.target_of_slot_[h.sender];
@@ -153,14 +162,17 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
         Connection c;
         c.global_id = g;
         c.target = plan.target_of_conn(g);
+        c.channel = plan.channel_of_conn(g);
         conns_.push_back(std::move(c));
     }
     sender_of_slot_.assign(senders_total_, -1);
     target_of_slot_.assign(senders_total_, 0);
+    channel_of_slot_.assign(senders_total_, 0);
     const uint32_t n = static_cast<uint32_t>(conns_.size());
     for (uint32_t slot = 0; slot < senders_total_; ++slot) {
         const uint32_t g = plan.sender_conn(slot);
         target_of_slot_[slot] = plan.target_of_conn(g);
+        channel_of_slot_[slot] = plan.channel_of_slot(slot);
         if (g % threads != index) continue;
         Sender s;
         s.slot = slot;
@@ -168,11 +180,23 @@ ClientReactor::ClientReactor(const RunPlan& plan, RunControl& control, ThreadPro
         // The slice's last connection observes: the broadcast reaches it late if the
         // server delivers in connection order, so a freed slot means "everyone has it".
         s.observer = s.conn == n - 1 ? n - 2 : n - 1;
+        s.fanout = plan.fanout_of_slot(slot);
         // With several servers, the last one on another server than the sender's: the
         // cross-server path is the longer one, and the window must bound it too.
         if (plan.targets() > 1) {
             for (uint32_t o = n; o-- > 0;) {
                 if (conns_[o].target != conns_[s.conn].target) {
+                    s.observer = o;
+                    break;
+                }
+            }
+        }
+        // With --channels, the last other connection of the sender's channel here (none:
+        // n, counted by senders_without_observer()).
+        if (plan.opts.channels) {
+            s.observer = n;
+            for (uint32_t o = n; o-- > 0;) {
+                if (o != s.conn && conns_[o].channel == conns_[s.conn].channel) {
                     s.observer = o;
                     break;
                 }
@@ -371,8 +395,8 @@ void ClientReactor::on_connect(uint32_t local, int res) {
     }
     c.handshake = std::make_unique<Handshake>();
     const Endpoint& server = plan_.servers[c.target];
-    c.handshake->hs = make_client_handshake(server.host_header, server.path, key, plan_.opts.deflate,
-                                            plan_.extra_headers(c.global_id));
+    c.handshake->hs = make_client_handshake(server.host_header, plan_.path_of_conn(c.global_id), key,
+                                            plan_.opts.deflate, plan_.extra_headers(c.global_id));
     const std::string& req = c.handshake->hs.request;
     std::memcpy(c.pending.append(req.size()), req.data(), req.size());
     arm_recv(local);
@@ -472,6 +496,7 @@ void ClientReactor::send_message(Sender& s, Connection& c) {
     }
     ++s.sent;
     ++result_.sent;
+    expected_ += s.fanout;
     if (now >= measure_start_ns_ && now < measure_end_ns_) ++result_.measured_sent;
 }
 
@@ -517,6 +542,7 @@ void ClientReactor::publish() {
     progress_.established.store(established_, std::memory_order_relaxed);
     progress_.failed.store(failed_, std::memory_order_relaxed);
     progress_.sent.store(result_.sent, std::memory_order_relaxed);
+    progress_.expected.store(expected_, std::memory_order_relaxed);
     progress_.unique.store(unique_, std::memory_order_relaxed);
     progress_.deliveries.store(result_.deliveries, std::memory_order_relaxed);
 }
@@ -582,6 +608,32 @@ void ClientReactor::run() {
     teardown();
 }
 
+uint32_t ClientReactor::senders_without_observer() const {
+    if (!plan_.window) return 0;
+    uint32_t n = 0;
+    for (const Sender& s : senders_) n += s.observer >= conns_.size() ? 1 : 0;
+    return n;
+}
+
+void ClientReactor::open_all_for_test() {
+    for (Connection& c : conns_) c.phase = Phase::Open;
+    measure_start_ns_ = 0;
+    measure_end_ns_ = UINT64_MAX;
+}
+
+void ClientReactor::feed_for_test(uint32_t local, const uint8_t* data, size_t n, uint64_t now) {
+    on_bytes(local, data, n, now);
+}
+
+void ClientReactor::sent_for_test(uint64_t n) {
+    for (Sender& s : senders_) {
+        s.sent += n;
+        result_.sent += n;
+        expected_ += n * s.fanout;
+    }
+    publish();
+}
+
 void ClientReactor::teardown() {
     if (torn_down_) return;
     torn_down_ = true;
@@ -596,6 +648,7 @@ void ClientReactor::teardown() {
     }
     for (size_t i = 0; i < conns_.size(); ++i) {
         result_.receiver_slot.push_back(conns_[i].sender_slot);
+        result_.receiver_channel.push_back(conns_[i].channel);
         result_.receiver_open.push_back(conns_[i].phase == Phase::Open ? 1 : 0);
     }
     for (const Sender& s : senders_) result_.sender_sent.emplace_back(s.slot, s.sent);

@@ -43,6 +43,19 @@ class ClientReactor {
     void run();
     ThreadResult& result() { return result_; }
 
+    // Senders in max mode whose window has no observer: with --channels and -t, a thread
+    // may hold no other connection of a sender's channel (main refuses such a run).
+    uint32_t senders_without_observer() const;
+
+    // For the self-test, without a ring or sockets: open every connection as if its
+    // handshake had passed, feed one connection server bytes received at `now`, account
+    // what sending `n` messages of every local sender would have, and fill result() as a
+    // finished run does.
+    void open_all_for_test();
+    void feed_for_test(uint32_t local, const uint8_t* data, size_t n, uint64_t now);
+    void sent_for_test(uint64_t n);
+    void finish_for_test() { teardown(); }
+
   private:
     enum class Phase : uint8_t { Idle, Connecting, Handshaking, Open, Closed };
     enum Op : uint8_t { OpConnect = 1, OpSend = 2, OpRecv = 3 };
@@ -56,6 +69,7 @@ class ClientReactor {
         int fd = -1;
         uint32_t global_id = 0;
         uint32_t target = 0;       // index into plan.servers
+        uint32_t channel = 0;      // plan.channel_of_conn(global_id)
         int64_t sender_slot = -1;  // >= 0 when this connection sends
         int32_t sender = -1;       // index into senders_ when it does
         Phase phase = Phase::Idle;
@@ -71,6 +85,7 @@ class ClientReactor {
         uint32_t slot = 0;
         uint32_t conn = 0;      // local connection index
         uint32_t observer = 0;  // local connection whose receipt frees a window slot
+        uint64_t fanout = 0;    // deliveries each message is due (its channel's others)
         uint64_t sent = 0;
         uint64_t acked = 0;  // one past the highest sequence the observer has seen
         uint64_t next_due_ns = 0;
@@ -122,6 +137,7 @@ class ClientReactor {
     std::vector<Sender> senders_;
     std::vector<int32_t> sender_of_slot_;   // slot -> index into senders_, -1 if elsewhere
     std::vector<uint32_t> target_of_slot_;  // slot -> the server its connection is on
+    std::vector<uint32_t> channel_of_slot_;  // slot -> its channel (--channels)
     uint32_t next_to_connect_ = 0;
     uint32_t connecting_ = 0;
     uint32_t established_ = 0;
@@ -132,6 +148,7 @@ class ClientReactor {
     uint64_t send_start_ns_ = 0, measure_start_ns_ = 0, measure_end_ns_ = 0;
     uint64_t interval_ns_ = 0;  // --rate
     uint64_t unique_ = 0;
+    uint64_t expected_ = 0;  // deliveries due for what the local senders sent
     uint64_t rng_[2] = {};
 
     ThreadResult result_;

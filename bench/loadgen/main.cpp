@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -183,7 +184,7 @@ struct Totals {
     uint64_t sent = 0, measured_sent = 0, deliveries = 0, measured_deliveries = 0;
     uint64_t duplicates = 0, reordered = 0, gaps = 0, self_echo = 0, bad_payload = 0;
     uint64_t errors = 0, window_stalls = 0, nobufs = 0, pings = 0, server_closes = 0;
-    uint64_t unique = 0, loss = 0, closed_receivers = 0;
+    uint64_t unique = 0, loss = 0, closed_receivers = 0, expected = 0, cross_channel = 0;
     uint64_t bytes_received = 0, measured_bytes_received = 0, deflate_conns = 0;
     uint64_t max_gap_ns = 0, max_gap_end_ns = 0;
     uint32_t max_gap_receiver = 0, max_gap_sender = 0;
@@ -192,6 +193,7 @@ struct Totals {
     uint64_t measured_deliveries_local = 0, measured_deliveries_remote = 0;
     std::vector<std::string> error_samples;
     std::vector<uint64_t> loss_by_sender;
+    std::vector<uint64_t> loss_by_channel;  // with --channels
 };
 
 Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& reactors) {
@@ -218,6 +220,7 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
         t.nobufs += x.nobufs;
         t.pings += x.pings;
         t.server_closes += x.server_closes;
+        t.cross_channel += x.cross_channel;
         t.latency.merge(x.latency);
         t.latency_local.merge(x.latency_local);
         t.latency_remote.merge(x.latency_remote);
@@ -235,23 +238,16 @@ Totals merge(const RunPlan& plan, std::vector<std::unique_ptr<ClientReactor>>& r
             if (t.error_samples.size() < 16) t.error_samples.push_back(e);
         for (auto [slot, n] : x.sender_sent) sent_by_slot[slot] = n;
     }
-    // Loss: what every other connection should have had from each sender, minus what it
-    // had (late arrivals included, duplicates not).
-    for (auto& r : reactors) {
-        ThreadResult& x = r->result();
-        for (size_t i = 0; i < x.receiver_slot.size(); ++i) {
-            if (!x.receiver_open[i]) ++t.closed_receivers;
-            for (uint32_t s = 0; s < S; ++s) {
-                if (static_cast<int64_t>(s) == x.receiver_slot[i]) continue;
-                const uint64_t got = x.tracks[i * S + s].unique;
-                t.unique += got;
-                if (got < sent_by_slot[s]) {
-                    t.loss += sent_by_slot[s] - got;
-                    t.loss_by_sender[s] += sent_by_slot[s] - got;
-                }
-            }
-        }
-    }
+    // Loss: what every other connection (of the sender's channel) should have had from each
+    // sender, minus what it had (late arrivals included, duplicates not).
+    LossTotals lt;
+    for (auto& r : reactors) add_receiver_loss(plan, r->result(), sent_by_slot, lt);
+    t.unique = lt.unique;
+    t.loss = lt.loss;
+    t.closed_receivers = lt.closed_receivers;
+    t.loss_by_sender = std::move(lt.by_sender);
+    t.loss_by_channel = std::move(lt.by_channel);
+    for (uint32_t s = 0; s < S; ++s) t.expected += sent_by_slot[s] * plan.fanout_of_slot(s);
     return t;
 }
 
@@ -359,6 +355,14 @@ int main(int argc, char** argv) {
     const std::string url = plan.servers[0].url;
     std::string urls_text = url;
     for (uint32_t i = 1; i < n_targets; ++i) urls_text += " + " + plan.servers[i].url;
+    if (opts.channels)
+        std::fprintf(stderr,
+                     "ringcast-bench: %u channels by path (%s ... %s), %u to %u connections and "
+                     "%u sender(s) each\n",
+                     opts.channels, plan.path_of_conn(0).c_str(),
+                     plan.path_of_conn(opts.channels - 1).c_str(),
+                     plan.channel_members(opts.channels - 1), plan.channel_members(0),
+                     opts.senders / opts.channels);
     std::fprintf(stderr,
                  "ringcast-bench: %s%s%s %u conns, %u senders, %u B, %s, window %s, %.1f s "
                  "(+%.1f s warmup), %u thread(s), %zu source address(es)\n",
@@ -402,6 +406,17 @@ int main(int argc, char** argv) {
     if (setup_ok) {
         for (uint32_t i = 0; i < opts.threads; ++i)
             reactors.push_back(std::make_unique<ClientReactor>(plan, control, progress[i], i));
+        uint32_t blind = 0;
+        for (auto& r : reactors) blind += r->senders_without_observer();
+        if (blind) {
+            setup_errors.push_back(
+                "--channels with -t " + std::to_string(opts.threads) + ": " + std::to_string(blind) +
+                " sender(s) have no other connection of their channel on their thread to "
+                "free their window (use fewer threads, more connections, or --rate)");
+            setup_ok = false;
+        }
+    }
+    if (setup_ok) {
         for (uint32_t i = 0; i < opts.threads; ++i)
             threads.emplace_back([&reactors, i] { reactors[i]->run(); });
 
@@ -493,7 +508,7 @@ int main(int argc, char** argv) {
             if (all_done) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
-        expected = sum(&ThreadProgress::sent) * (opts.conns - 1);
+        expected = sum(&ThreadProgress::expected);
         while (sum(&ThreadProgress::unique) < expected &&
                now_ns() - t_stop < seconds_to_ns(opts.drain_timeout))
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -504,7 +519,7 @@ int main(int argc, char** argv) {
     control.command.store(Command::Stop, std::memory_order_release);
     for (auto& t : threads) t.join();
     Totals t = merge(plan, reactors);
-    if (!setup_ok) expected = t.sent * (opts.conns - 1);
+    if (!setup_ok) expected = t.expected;
 
     // Summary lines.
     const double srv_cpu = sampling ? smp.end.total.cpu_sec - smp.start.total.cpu_sec : NAN;
@@ -537,6 +552,19 @@ int main(int argc, char** argv) {
                      " self-echo %" PRIu64 " errors %" PRIu64 "%s\n",
                      t.sent, t.deliveries, expected, t.loss, t.duplicates, t.reordered, t.self_echo,
                      t.errors + t.bad_payload, drained ? "" : " (drain timed out)");
+        if (opts.channels) {
+            uint64_t lossy = 0, worst = 0;
+            for (uint64_t l : t.loss_by_channel) {
+                lossy += l ? 1 : 0;
+                worst = std::max(worst, l);
+            }
+            std::fprintf(stderr,
+                         "  channels: %u; cross-channel deliveries %" PRIu64
+                         "%s; loss in %" PRIu64 " channel(s), at most %" PRIu64 " in one\n",
+                         opts.channels, t.cross_channel,
+                         t.cross_channel ? " (ERROR: a message reached another channel)" : "",
+                         lossy, worst);
+        }
         std::fprintf(stderr,
                      "  longest gap between two messages of one sender at one receiver: %.1f ms "
                      "(connection %u, sender %u)\n",
@@ -594,6 +622,7 @@ int main(int argc, char** argv) {
         j.null("window");
     // Upgrade headers: how many --header lines, and --token-file's distinct count (0: none).
     j.u64("headers", opts.headers.size()).u64("tokens", plan.tokens.size());
+    j.u64("channels", opts.channels);
     j.num("idle_hold", opts.idle_hold, 2)
         .u64("threads", opts.threads)
         .u64("src_addrs", std::max<size_t>(1, plan.sources.size()))
@@ -613,7 +642,36 @@ int main(int argc, char** argv) {
         .u64("loss", t.loss)
         .u64("duplicates", t.duplicates)
         .u64("reordered", t.reordered)
-        .u64("self_echo", t.self_echo);
+        .u64("self_echo", t.self_echo)
+        .u64("cross_channel", t.cross_channel);
+    // --channels: the audiences, and loss per channel (null without the option).
+    if (opts.channels) {
+        uint64_t lossy = 0, worst = 0, worst_at = 0;
+        for (uint32_t c = 0; c < opts.channels; ++c) {
+            const uint64_t l = c < t.loss_by_channel.size() ? t.loss_by_channel[c] : 0;
+            lossy += l ? 1 : 0;
+            if (l > worst) {
+                worst = l;
+                worst_at = c;
+            }
+        }
+        j.open("channels")
+            .u64("count", opts.channels)
+            .str("first_path", plan.path_of_conn(0))
+            .u64("members_min", plan.channel_members(opts.channels - 1))
+            .u64("members_max", plan.channel_members(0))
+            .u64("senders_per_channel", opts.senders / opts.channels)
+            .u64("cross_channel", t.cross_channel)
+            .u64("channels_with_loss", lossy)
+            .u64("max_channel_loss", worst);
+        if (worst)
+            j.u64("max_channel_loss_at", worst_at);
+        else
+            j.null("max_channel_loss_at");
+        j.close();
+    } else {
+        j.null("channels");
+    }
     // The longest a receiver waited between two messages of one sender (whole run); where it
     // ended, in seconds from the start of the measured window (negative: in the warmup).
     // Signed: the gap may have ended in the warmup, before the measured window.
@@ -714,7 +772,7 @@ int main(int argc, char** argv) {
         .num("host_other_cores", measured_sec > 0 ? other_cpu / measured_sec : 0);
     std::vector<std::string> all_errors = setup_errors;
     all_errors.insert(all_errors.end(), t.error_samples.begin(), t.error_samples.end());
-    j.u64("errors", setup_errors.size() + t.errors + t.bad_payload)
+    j.u64("errors", setup_errors.size() + t.errors + t.bad_payload + t.cross_channel)
         .u64("bad_payload", t.bad_payload)
         .u64("window_stalls", t.window_stalls)
         .u64("server_closes", t.server_closes)

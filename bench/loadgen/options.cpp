@@ -94,6 +94,13 @@ FLAGS
                           send this header on every upgrade request; repeatable
     --token-file FILE     one token a line (blank lines skipped): connection i sends
                           "Authorization: Bearer " + line (i mod N) on its upgrade
+    --channels N          spread the connections over N channels by URL path: connection
+                          i upgrades on PATH/ch/<i mod N> (PATH: the --url's path, "/"
+                          giving /ch/<i mod N>); --senders must be a multiple of N (that
+                          many senders per channel, sender s on channel s mod N); a message
+                          is due at every other connection of its channel only, and one
+                          arriving on another channel is counted as an error
+                          (cross_channel); one --url only
     --duration SEC        measured seconds (default 10)
     --warmup SEC          seconds of sending before measuring (default 1)
     --rate N              messages/s per sender, paced (default 0 = max mode)
@@ -215,6 +222,8 @@ std::string parse_options(int argc, char** argv, Options& o) {
         } else if (name == "token-file") {
             if (value.empty()) err = "--token-file: empty path";
             o.token_file = value;
+        } else if (name == "channels") {
+            if ((err = need_u(1, 1000000)).empty()) o.channels = static_cast<uint32_t>(u);
         } else if (name == "label") {
             o.label = value;
         } else {
@@ -242,6 +251,15 @@ std::string parse_options(int argc, char** argv, Options& o) {
     if (o.conns < 2 * o.threads) return "--threads: want at least 2 connections per thread";
     if (o.conns < 2 * o.targets.size()) return "--url: want at least 2 connections per URL";
 
+    if (o.channels) {
+        if (o.targets.size() > 1) return "--channels: one --url only";
+        if (o.targets[0].path.find_first_of("?#") != std::string::npos)
+            return "--channels: the --url's path is the prefix of every channel's, no query";
+        if (o.senders % o.channels != 0)
+            return "--channels: --senders must be a multiple of --channels (" +
+                   std::to_string(o.senders) + " over " + std::to_string(o.channels) + ")";
+        if (o.conns < 2 * o.channels) return "--channels: want at least 2 connections per channel";
+    }
     if (o.duration <= 0) return "--duration: must be > 0";
     if (!window_set) o.window = o.rate > 0 ? 0 : 4;
     if (o.json && o.size < kTextHead) return "--size: want at least 32 with --json, got " + std::to_string(o.size);

@@ -48,6 +48,11 @@ struct Options {
     // --token-file F: one token a line; connection i sends "Authorization: Bearer " and
     // line i mod N of the file on its upgrade request. Read by main before connecting.
     std::string token_file;
+    // --channels N: connection i upgrades on the URL's path + "/ch/<i mod N>" (ringcast's
+    // `channels: "path"` makes that its channel, uWebSockets' topics glue its topic), and
+    // a message is due at every other connection of its sender's channel only. 0 = off:
+    // one audience, every message due at every other connection.
+    uint32_t channels = 0;
 };
 
 // "" when `h` is a header line the generator may send as it is ("Name: value", a token for

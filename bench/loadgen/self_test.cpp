@@ -8,6 +8,7 @@
 
 #include "bench/loadgen/client_frame.hpp"
 #include "bench/loadgen/client_handshake.hpp"
+#include "bench/loadgen/client_reactor.hpp"
 #include "bench/loadgen/latency_histogram.hpp"
 #include "bench/loadgen/options.hpp"
 #include "bench/loadgen/payload.hpp"
@@ -339,6 +340,146 @@ void urls_parse_into_targets() {
           "--server-pid repeatable");
 }
 
+// --channels N: connection i upgrades on /ch/<i mod N> (under the URL's path), sender s sits on
+// channel s mod N, every channel gets senders/N of them on distinct connections, and a
+// message is due at its channel's other connections only.
+void channels_place_paths_and_senders() {
+    Options o;
+    check(parse({"--url", "ws://127.0.0.1:9100/", "--conns", "10000", "--senders", "100",
+                 "--channels", "100"}, o).empty() && o.channels == 100,
+          "--channels parses");
+    Options bad;
+    check(!parse({"--conns", "100", "--senders", "15", "--channels", "10"}, bad).empty(),
+          "--senders not a multiple of --channels is refused");
+    check(!parse({"--conns", "15", "--senders", "8", "--channels", "8"}, bad).empty(),
+          "fewer than 2 connections per channel is refused");
+    check(!parse({"--url", "ws://127.0.0.1:1/", "--url", "ws://127.0.0.1:2/", "--conns", "100",
+                  "--senders", "2", "--channels", "2"}, bad).empty(),
+          "--channels with several --url is refused");
+    check(!parse({"--url", "ws://127.0.0.1:1/?token=x", "--conns", "100", "--channels", "1"}, bad)
+               .empty(),
+          "--channels with a query in the URL is refused");
+    Options plain;
+    check(parse({"--conns", "10"}, plain).empty() && plain.channels == 0, "no --channels: 0");
+
+    RunPlan plan;
+    plan.opts = o;
+    plan.servers.push_back(Endpoint{});
+    plan.servers[0].path = "/";
+    check(plan.path_of_conn(0) == "/ch/0" && plan.path_of_conn(17) == "/ch/17" &&
+              plan.path_of_conn(117) == "/ch/17" && plan.path_of_conn(9999) == "/ch/99",
+          "connection i upgrades on /ch/<i mod N>");
+    plan.servers[0].path = "/feed/";
+    check(plan.path_of_conn(3) == "/feed/ch/3", "under the URL's path, one '/' between");
+    const uint8_t key[16] = {};
+    const ClientHandshake hs = make_client_handshake("127.0.0.1:9100", plan.path_of_conn(42), key);
+    proto::HandshakeParser server;
+    check(server.feed(hs.request.data(), hs.request.size()) == proto::HandshakeStatus::Complete &&
+              server.request().target == "/feed/ch/42",
+          "ringcast's parser sees the channel path as the request target");
+
+    bool placed = true;
+    for (uint32_t n : {1u, 2u, 7u, 100u})
+        for (uint32_t conns : {2 * n, 2 * n + 3, 1000u, 10000u})
+            for (uint32_t per : {1u, 2u, 3u}) {
+                Options q;
+                q.conns = conns;
+                q.senders = n * per;
+                q.channels = n;
+                if (q.senders > conns) continue;
+                RunPlan p;
+                p.opts = q;
+                std::vector<uint32_t> per_channel(n, 0);
+                std::vector<bool> used(conns, false);
+                for (uint32_t sl = 0; sl < q.senders; ++sl) {
+                    const uint32_t c = p.sender_conn(sl);
+                    placed = placed && c < conns && !used[c] &&
+                             p.channel_of_conn(c) == p.channel_of_slot(sl);
+                    if (c < conns) {
+                        used[c] = true;
+                        ++per_channel[p.channel_of_conn(c)];
+                    }
+                }
+                for (uint32_t ch = 0; ch < n; ++ch) placed = placed && per_channel[ch] == per;
+                uint64_t members = 0;
+                for (uint32_t ch = 0; ch < n; ++ch) members += p.channel_members(ch);
+                placed = placed && members == conns;
+            }
+    check(placed, "senders on distinct connections of their own channel, the same count each");
+    RunPlan c1;
+    c1.opts = o;
+    check(c1.fanout_of_slot(0) == 99 && c1.fanout_of_slot(99) == 99 && c1.sender_conn(5) == 5,
+          "10,000 connections over 100 channels: 99 deliveries due per message");
+    RunPlan one;
+    one.opts.conns = 1000;
+    one.opts.senders = 10;
+    one.servers.push_back(Endpoint{});
+    one.servers[0].path = "/x/";
+    bool unchanged = one.fanout_of_slot(3) == 999 && one.path_of_conn(7) == "/x/" &&
+                     one.channel_of_conn(7) == 0 && one.channel_of_slot(9) == 0;
+    for (uint32_t sl = 0; sl < 10; ++sl) unchanged = unchanged && one.sender_conn(sl) == sl * 100;
+    check(unchanged, "no --channels: one audience, placement and fan-out as before");
+}
+
+// One server frame carrying sender `sender`'s message `seq` of `size` bytes.
+void append_bench_frame(std::vector<uint8_t>& out, uint32_t sender, uint64_t seq, size_t size) {
+    const auto p = bench_payload(sender, seq, size);
+    append_server_frame(out, proto::Opcode::Binary, p.data(), p.size());
+}
+
+// Per-channel accounting through a real reactor's receive path (no sockets): 12 connections
+// over 3 channels, 2 senders each. Deliveries within a channel count, a message on the wrong
+// channel is a cross_channel error and no delivery, a duplicate stays a duplicate, and loss is
+// computed over the sender's channel only.
+void channels_account_per_channel() {
+    RunPlan plan;
+    Options& o = plan.opts;
+    o.conns = 12;
+    o.senders = 6;
+    o.channels = 3;
+    o.size = 64;
+    o.rate = 10;
+    plan.servers.push_back(Endpoint{});
+    RunControl control;
+    ThreadProgress progress;
+    ClientReactor r(plan, control, progress, 0);
+    r.open_all_for_test();
+    // Senders: slot s on channel s % 3 -> connections 0, 1, 2 (slots 0-2), 6, 7, 8 (slots 3-5).
+    bool where = plan.sender_conn(0) == 0 && plan.sender_conn(4) == 7;
+    check(where, "12 conns, 6 senders, 3 channels: slots 0-2 on 0-2, 3-5 on 6-8");
+    r.sent_for_test(2);  // every sender sent seq 0 and 1
+    check(progress.expected.load() == 6 * 2 * 3, "expected: 2 messages x 3 others per sender");
+    // Channel 0 is connections 0, 3, 6, 9; its senders are slots 0 (conn 0) and 3 (conn 6).
+    for (uint32_t conn : {3u, 9u, 6u}) {
+        std::vector<uint8_t> f;
+        append_bench_frame(f, 0, 0, 64);
+        append_bench_frame(f, 0, 1, 64);
+        r.feed_for_test(conn, f.data(), f.size(), 1000);
+    }
+    std::vector<uint8_t> g;
+    append_bench_frame(g, 3, 0, 64);
+    append_bench_frame(g, 3, 0, 64);  // duplicate
+    append_bench_frame(g, 1, 0, 64);  // slot 1 is on channel 1: wrong channel for conn 3
+    r.feed_for_test(3, g.data(), g.size(), 2000);
+    std::vector<uint8_t> self;
+    append_bench_frame(self, 3, 1, 64);  // conn 6 is slot 3 itself
+    r.feed_for_test(6, self.data(), self.size(), 2000);
+    r.finish_for_test();
+    const ThreadResult& x = r.result();
+    check(x.deliveries == 6 + 2 && x.duplicates == 1 && x.cross_channel == 1 && x.self_echo == 1,
+          "deliveries on the channel counted, duplicate, cross-channel and self-echo apart");
+    check(x.errors == 1 && !x.error_samples.empty() &&
+              x.error_samples[0].find("cross-channel") != std::string::npos,
+          "a cross-channel delivery is an error with a sample");
+    LossTotals lt;
+    add_receiver_loss(plan, x, std::vector<uint64_t>(6, 2), lt);
+    // Due: 6 senders x 2 messages x 3 others = 36; had: 6 from slot 0, 1 from slot 3.
+    check(lt.unique == 7 && lt.loss == 36 - 7, "loss counted over each sender's channel only");
+    check(lt.by_channel[0] == 12 - 7 && lt.by_channel[1] == 12 && lt.by_channel[2] == 12 &&
+              lt.by_sender[0] == 0 && lt.by_sender[3] == 5,
+          "loss per channel and per sender");
+}
+
 void proc_stat_cpu_lines_parse() {
     int cpu = -1;
     uint64_t irq = 0, sirq = 0, busy = 0;
@@ -364,6 +505,8 @@ int run_self_test() {
     urls_parse_into_targets();
     upgrade_headers_and_tokens();
     proc_stat_cpu_lines_parse();
+    channels_place_paths_and_senders();
+    channels_account_per_channel();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -50,6 +50,11 @@ SCENARIOS = {
     "z1": "--conns 1000 --senders 10 --size 512 --window 4 --json --deflate",
     # s1 twice, auth off then on; the on run adds --token-file (one JWT per connection).
     "s1auth": "--conns 1000 --senders 10 --size 64 --window 4",
+    # Channels (issue 16): 100 channels by URL path of 100 connections each, 1 sender per
+    # channel, paced (bench/README.md says why this rate).
+    "c1": "--conns 10000 --senders 100 --channels 100 --size 64 --rate 10",
+    # Run as part of c1: s1 against ringcast as configured and with `channels: "off"`.
+    "c1off": "--conns 1000 --senders 10 --size 64 --window 4",
 }
 DESCRIPTIONS = {
     "s1": "1000 connections, 10 senders, 64 B, window 4 (max rate)",
@@ -61,6 +66,12 @@ DESCRIPTIONS = {
           "window 4 (max rate); every client negotiates the extension (no context takeover)",
     "s1auth": "s1 against ringcast with auth off, then on (`auth.required`, HS256; every "
               "client sends its own token on the upgrade): the hot path must not get slower",
+    "c1": "channels: 10,000 connections over 100 channels by URL path (`/ch/0` .. `/ch/99`, "
+          "100 each), 1 sender per channel at 10 msg/s, 64 B; ringcast with "
+          "`channels: \"path\"` against uWebSockets with a topic per path",
+    "c1off": "s1 against ringcast with `channels: \"off\"` written out, and as configured "
+             "today (no `channels` key), back to back: with channels off s1 must not get "
+             "slower",
     "scale": "s1 against ringcast with 1, 2 and 3 worker processes of one shard each, "
              "all on the server CPU",
     "restart": "s1 at a fixed rate while `ringcastctl restart all` replaces every worker",
@@ -77,6 +88,10 @@ SERVER_TITLES = {
     "ws-deflate": "npm ws, perMessageDeflate",
     "ringcast-auth-off": "ringcast, auth off",
     "ringcast-auth-on": "ringcast, auth on (a token per client)",
+    "uws-topics": "uWebSockets, a topic per path",
+    "ringcast-ch-path": "ringcast, `channels: \"path\"`",
+    "ringcast-ch-absent": "ringcast, no `channels` key (as today)",
+    "ringcast-ch-off": "ringcast, `channels: \"off\"`",
 }
 # z1's servers: each with permessage-deflate on (ringcast's is on by default).
 DEFLATE_SERVERS = ["ringcast", "uws-deflate", "ws-deflate"]
@@ -84,8 +99,9 @@ DEFLATE_SERVERS = ["ringcast", "uws-deflate", "ws-deflate"]
 SHARED_PEERS = REPO.parent / "shared" / "peers"
 PEER_SCENARIOS = ["s1", "s1w16", "s2", "s3", "s3lo"]
 # Ringcast-only scenarios with s1's generator flags: their × uWS is against s1's uWebSockets.
-UWS_FROM_S1 = ("scale", "s1auth")
-ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "s1auth", "scale", "restart"]
+UWS_FROM_S1 = ("scale", "s1auth", "c1off")
+# c1 also runs c1off (its s1 pair); c1off is not named on the command line.
+ALL_SCENARIOS = PEER_SCENARIOS + ["z1", "s1auth", "c1", "scale", "restart"]
 
 
 def log(msg: str) -> None:
@@ -366,6 +382,7 @@ class Tools:
         self.ws_modules = self.peer_dir / "ws" / "node_modules"
         self.uws = self.peer_dir / "uws" / "uws_broadcast"
         self.uws_deflate = self.peer_dir / "uws" / "uws_broadcast_deflate"
+        self.uws_topics = self.peer_dir / "uws" / "uws_topics"
         self._uws_lib: str | None = None  # "" once uSockets is built in this suite run
         self.notes: dict[str, str] = {}
         self.versions: dict[str, str] = {}
@@ -503,6 +520,20 @@ class Tools:
             ", -DPEER_DEFLATE (SHARED_COMPRESSOR), publish(..., compress = true)"
         return ""
 
+    def _prepare_uws_topics(self) -> str:
+        """c1's peer: bench/peers/uws_topics.cpp (a topic per URL path), built as the plain
+        uWebSockets peer is (no -D flag, uSockets WITH_OPENSSL=0) from the same archive."""
+        glue = PEERS / "uws_topics.cpp"
+        if not glue.exists():
+            return f"no {glue}"
+        why = self._uws_build(self.uws_topics, glue, [], [glue])
+        if why:
+            return why
+        archive, _ = self._uws_archive()
+        self.versions["uws-topics"] = archive.name.replace(".tar.gz", "") + \
+            " (`../shared/peers/`), bench/peers/uws_topics.cpp, uSockets WITH_OPENSSL=0, g++ -O2"
+        return ""
+
     def _prepare_gorilla(self) -> str:
         go = shutil.which("go")
         if not go:
@@ -602,6 +633,7 @@ class Runner:
         self.runs: list[dict] = []
         self._auth_refusal: str | None = None  # why this ringcast refuses the auth block
         self._auth_checked = False
+        self._channels_refusal: dict[str, str] = {}  # value -> "" or why it is refused
 
     def auth_refusal(self, secret_file: Path) -> str:
         """"" when this ringcast accepts the auth block (`--check-config`), else its answer.
@@ -620,6 +652,32 @@ class Runner:
                 "tokens that nothing checks"))
         return self._auth_refusal or ""
 
+    def channels_refusal(self, value: str) -> str:
+        """"" when this ringcast's `--check-config` accepts `"channels": value`, else its
+        answer (a build before channels refuses the key: "unknown key")."""
+        if value not in self._channels_refusal:
+            cfg = self.logdir / f"c1.check-config.{value}.json"
+            cfg.write_text(json.dumps({"channels": value}) + "\n")
+            r = subprocess.run([str(self.t.ringcast), "--check-config", "--config", str(cfg)],
+                               capture_output=True, text=True, timeout=30)
+            self._channels_refusal[value] = "" if r.returncode == 0 else (
+                (r.stderr or r.stdout).strip().splitlines() or [f"exit {r.returncode}"])[0]
+            log(f"c1: ringcast " + (f'accepts "channels": "{value}"'
+                                    if not self._channels_refusal[value] else
+                                    f'refuses "channels": "{value}" '
+                                    f"({self._channels_refusal[value]})"))
+        return self._channels_refusal[value]
+
+    def not_run(self, scenario: str, server: str, variant: str, rep: int, why: str) -> dict:
+        """A row that was not run, and why (not a failure: the build lacks the feature)."""
+        rec = {"scenario": scenario, "server": server, "variant": variant, "rep": rep,
+               "ok": False, "skipped": why, "error": why, "json": None,
+               "quiet": {"busy_cores": None, "waited_sec": 0.0, "quiet": None},
+               "time": dt.datetime.now().isoformat(timespec="seconds")}
+        log(f"{scenario}.{variant}.{rep}: not run: {why}")
+        self.runs.append(rec)
+        return rec
+
     def next_port(self) -> int:
         # A fresh port per run: the last run's TIME_WAIT sockets never collide with the next
         # run's connections (10,000 per run on one source address would run out of ports).
@@ -631,7 +689,7 @@ class Runner:
         raise RuntimeError("no free port")
 
     def server_for(self, kind: str, port: int, tag: str, procs: int = 1, shards: int = 1,
-                   auth: dict | None = None) -> Server:
+                   auth: dict | None = None, channels: str | None = None) -> Server:
         pin = prio_prefix(self.a.nice) + ["taskset", "-c", self.a.server_cpus]
         env = None
         if kind == "ringcast":
@@ -641,15 +699,18 @@ class Runner:
                     "shards": shards, "control_socket": str(ctl)}
             if auth:
                 conf["auth"] = auth
+            if channels is not None:
+                conf["channels"] = channels
             cfg.write_text(json.dumps(conf) + "\n")
             argv = pin + [str(self.t.ringcast), "--config", str(cfg)]
             s = Server(kind, argv, env, self.logdir, tag, port, "event=ready", "err")
             s.ctl_socket = ctl  # type: ignore[attr-defined]
             s.config = cfg  # type: ignore[attr-defined]
             return s
-        if kind in ("uws", "uws-deflate"):
+        if kind in ("uws", "uws-deflate", "uws-topics"):
             # It prints nothing when it listens: ready once its pid owns the port.
-            binary = self.t.uws if kind == "uws" else self.t.uws_deflate
+            binary = {"uws": self.t.uws, "uws-deflate": self.t.uws_deflate,
+                      "uws-topics": self.t.uws_topics}[kind]
             return Server(kind, pin + [str(binary), str(port)], None, self.logdir, tag,
                           port, "", "out")
         if kind in ("ws", "ws-deflate"):
@@ -674,7 +735,7 @@ class Runner:
 
     def one(self, scenario: str, server: str, variant: str, rep: int, flags: str,
             procs: int = 1, shards: int = 1, restart_at: float | None = None,
-            auth: bool = False) -> dict:
+            auth: bool = False, channels: str | None = None) -> dict:
         """One run. With `auth`: a fresh secret and a token per connection, the server
         configured to require them (when it accepts the block), and a tokenless upgrade
         tried first, which must be refused for the run to count as "auth in effect"."""
@@ -694,7 +755,7 @@ class Runner:
             log(f"{tag}: machine still busy ({quiet['busy_cores']} cores) after "
                 f"{quiet['waited_sec']} s; running anyway")
         port = self.next_port()
-        srv = self.server_for(server, port, tag, procs, shards, auth_conf)
+        srv = self.server_for(server, port, tag, procs, shards, auth_conf, channels)
         shown_env = "".join(f"{k}={shlex.quote(v)} " for k, v in (srv.env or {}).items()
                             if os.environ.get(k) != v)
         rec: dict = {"scenario": scenario, "server": server, "variant": variant, "rep": rep,
@@ -703,6 +764,8 @@ class Runner:
                      "time": dt.datetime.now().isoformat(timespec="seconds")}
         if auth_rec is not None:
             rec["auth"] = auth_rec
+        if channels is not None:
+            rec["channels"] = channels
         try:
             why = srv.start()
         except BaseException:
@@ -766,6 +829,10 @@ class Runner:
             problems.append(f"no JSON from ringcast-bench (exit {code}); see {gen_err}")
         elif j.get("status") != "completed":
             problems.append(f"status {j.get('status')}: {'; '.join(j.get('error_samples', []))}")
+        elif j.get("cross_channel"):
+            problems.append(f"{j['cross_channel']:,} cross-channel deliveries (a message reached "
+                            "a connection of another channel): the server does not keep the "
+                            "channels apart")
         if not server_alive:
             problems.append(f"server exited during the run; see {srv.err_path}")
         rec["ok"] = not problems
@@ -908,7 +975,8 @@ def summarize(runs: list[dict], flags_of: dict[str, str],
                "dps_min": min(dps) if dps else None, "dps_max": max(dps) if dps else None,
                "max_gap_ms_all": [(r["json"].get("max_gap") or {}).get("ms") for r in rs
                                   if r.get("ok") and r.get("json")],
-               "errors": [r.get("error") for r in rs if not r.get("ok")]}
+               "errors": [r.get("error") for r in rs if not r.get("ok")],
+               "skipped": next((r["skipped"] for r in rs if r.get("skipped")), None)}
         if m:
             j = m["json"]
             rpc, rkind = rss_per_conn(j)
@@ -919,14 +987,20 @@ def summarize(runs: list[dict], flags_of: dict[str, str],
                 "p50_us": latency(j, "p50"), "p99_us": latency(j, "p99"),
                 "max_us": latency(j, "max"),
                 "measured_sent": j["measured"]["messages_sent"],
+                # Deliveries due per message: conns − 1, or with --channels its channel's
+                # others (expected over sent, whole run).
                 "measured_delivered_fraction": (
                     j["measured"]["deliveries"] /
-                    (j["measured"]["messages_sent"] * (j["scenario"]["conns"] - 1))
+                    (j["measured"]["messages_sent"] * (
+                        j["expected_deliveries"] / j["messages_sent"]
+                        if j.get("channels") and j.get("messages_sent")
+                        else j["scenario"]["conns"] - 1))
                     if j["measured"]["messages_sent"] else None),
                 "rss_per_conn_bytes": rpc, "rss_kind": rkind,
                 "loss": j["loss"], "duplicates": j["duplicates"],
                 "expected_deliveries": j.get("expected_deliveries"),
                 "reordered": j["reordered"], "self_echo": j["self_echo"],
+                "cross_channel": j.get("cross_channel"),
                 "errors_in_run": j["errors"], "window_stalls": j.get("window_stalls"), "closed_connections": j.get("closed_connections"),
                 "server_cpu_cores": j.get("server_cpu_cores"),
                 "client_cpu_cores": j.get("client_cpu_cores"),
@@ -950,7 +1024,7 @@ def summarize(runs: list[dict], flags_of: dict[str, str],
         if not row.get("deliveries_per_sec"):
             continue
         sc = row["scenario"]
-        uws = ref(sc, "uws-deflate" if sc == "z1" else "uws") or (
+        uws = ref(sc, {"z1": "uws-deflate", "c1": "uws-topics"}.get(sc, "uws")) or (
             ref("s1", "uws") if sc in UWS_FROM_S1 else None)
         for name, base in (("ws", ref(sc, "ws")), ("uws", uws)):
             if not base:
@@ -962,7 +1036,36 @@ def summarize(runs: list[dict], flags_of: dict[str, str],
             if name == "uws":
                 row["x_uws_from"] = base["scenario"]
     auth_ratios(rows, runs)
+    channels_off_ratios(rows, runs)
     return rows
+
+
+def channels_off_ratios(rows: list[dict], runs: list[dict]) -> None:
+    """c1off: on the `channels: "off"` row, off over as configured today (no key), of the
+    medians (off_x_dps, off_x_cpu) and of each repeat's pair, run back to back (off_pairs);
+    and over the s1 ringcast row of the same suite run, when s1 ran (off_x_s1_dps, ...)."""
+    def row(sc, v):
+        return next((x for x in rows if x["scenario"] == sc and x["variant"] == v
+                     and x.get("deliveries_per_sec")), None)
+    off = row("c1off", "ringcast-ch-off")
+    if not off:
+        return
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+    for base, key in ((row("c1off", "ringcast-ch-absent"), "off_x"), (row("s1", "ringcast"),
+                                                                      "off_x_s1")):
+        if base:
+            off[f"{key}_dps"] = ratio(off["deliveries_per_sec"], base["deliveries_per_sec"])
+            off[f"{key}_cpu"] = ratio(off.get("us_per_delivery"), base.get("us_per_delivery"))
+    ok = {(r["variant"], r["rep"]): r["json"] for r in runs
+          if r["scenario"] == "c1off" and r.get("ok") and r.get("json")}
+    off["off_pairs"] = [
+        {"rep": rp,
+         "x_dps": ratio(j["deliveries_per_sec"], o["deliveries_per_sec"]),
+         "x_cpu": ratio(j.get("server_cpu_us_per_delivery"), o.get("server_cpu_us_per_delivery"))}
+        for (v, rp), j in sorted(ok.items())
+        if v == "ringcast-ch-off" and (o := ok.get(("ringcast-ch-absent", rp)))]
 
 
 def auth_ratios(rows: list[dict], runs: list[dict]) -> None:
@@ -1065,6 +1168,91 @@ def auth_table(L: list[str], rs: list[dict]) -> None:
     elif a:
         L.append(f"**Auth not enforced**: the `auth` block was accepted but a tokenless upgrade "
                  f"was answered `{a.get('tokenless_upgrade')}`.")
+
+
+def failed_cell(r: dict) -> str:
+    if r.get("skipped"):
+        return f"not run: {r['skipped']}"
+    return f"failed: {'; '.join(e for e in r['errors'] if e)}"
+
+
+def channels_table(L: list[str], rs: list[dict]) -> None:
+    """c1: ringcast with channels by path against uWebSockets' topic per path."""
+    L.append("| server | deliveries/s | × uWS | µs/deliv | × uWS CPU | softirq/ksoftirqd "
+             "| µs/deliv incl. kernel | × uWS incl. | p50 µs | p99 µs | loss/dup "
+             "| cross-channel | srv/gen/other |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| --- |")
+    for r in rs:
+        name = f"**{variant_title(r)}**" if r["server"] == "ringcast" else variant_title(r)
+        if "deliveries_per_sec" not in r:
+            L.append(f"| {name} | {failed_cell(r)} | | | | | | | | | | | |")
+            continue
+        spread = f" ({fmt(r['dps_min'])}–{fmt(r['dps_max'])})" if r["ok_runs"] > 1 else ""
+        L.append(f"| {name} | {fmt(r['deliveries_per_sec'])}{spread} | "
+                 f"{fmt(r.get('x_uws_dps'), 2)} | {fmt(r['us_per_delivery'], 3)} | "
+                 f"{fmt(r.get('x_uws_cpu'), 2)} | {kern_cell(r)} | "
+                 f"{fmt(r.get('total_us_per_delivery'), 3)} | {fmt(r.get('x_uws_total'), 2)} | "
+                 f"{fmt(r['p50_us'])} | {fmt(r['p99_us'])} | {loss_text(r)}/{r['duplicates']} | "
+                 f"{fmt(r.get('cross_channel'))} | {fmt(r['server_cpu_cores'], 2)}/"
+                 f"{fmt(r['client_cpu_cores'], 2)}/{fmt(r['host_other_cores'], 2)} |")
+    L.append("")
+    L.append("Every message is due at the 99 other connections of its sender's channel: "
+             "**loss** counts what one of them missed, **cross-channel** what arrived at a "
+             "connection of another channel (an error: such a run fails). × uWS: against "
+             "uWebSockets with a topic per path in the same suite run (above 1: ringcast ahead).")
+
+
+def channels_off_section(L: list[str], off_rs: list[dict]) -> None:
+    """c1off (run with c1): s1 with `channels: "off"` against s1 as configured today."""
+    if not off_rs:
+        return
+    L.append(f"### c1off: {DESCRIPTIONS['c1off']}\n")
+    L.append("| server | deliveries/s | × as today | × uWS | µs/deliv | × as today CPU | × uWS CPU "
+             "| softirq/ksoftirqd | µs/deliv incl. kernel | p50 µs | p99 µs | loss/dup "
+             "| srv/gen/other |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| --- |")
+    for r in off_rs:
+        if "deliveries_per_sec" not in r:
+            L.append(f"| {variant_title(r)} | {failed_cell(r)} | | | | | | | | | | | |")
+            continue
+        spread = f" ({fmt(r['dps_min'])}–{fmt(r['dps_max'])})" if r["ok_runs"] > 1 else ""
+        L.append(f"| **{variant_title(r)}** | {fmt(r['deliveries_per_sec'])}{spread} | "
+                 f"{fmt(r.get('off_x_dps'), 3)} | {fmt(r.get('x_uws_dps'), 2)} | "
+                 f"{fmt(r['us_per_delivery'], 3)} | {fmt(r.get('off_x_cpu'), 3)} | "
+                 f"{fmt(r.get('x_uws_cpu'), 2)} | {kern_cell(r)} | "
+                 f"{fmt(r.get('total_us_per_delivery'), 3)} | {fmt(r['p50_us'])} | "
+                 f"{fmt(r['p99_us'])} | {loss_text(r)}/{r['duplicates']} | "
+                 f"{fmt(r['server_cpu_cores'], 2)}/{fmt(r['client_cpu_cores'], 2)}/"
+                 f"{fmt(r['host_other_cores'], 2)} |")
+    L.append("")
+    off = next((r for r in off_rs if r["variant"] == "ringcast-ch-off"
+                and r.get("off_x_dps")), None)
+    if off:
+        pairs = off.get("off_pairs") or []
+        each = lambda k, d: ", ".join(fmt(p[k], d) for p in pairs)  # noqa: E731
+        L.append(f"**channels off / as today**: deliveries/s × {fmt(off['off_x_dps'], 3)}"
+                 + (f" (each repeat's pair: {each('x_dps', 3)})" if len(pairs) > 1 else "")
+                 + f"; server CPU per delivery × {fmt(off.get('off_x_cpu'), 3)}"
+                 + (f" ({each('x_cpu', 3)})" if len(pairs) > 1 else "")
+                 + " (above 1: off costs more)"
+                 + (f"; against this run's s1 row: deliveries/s × {fmt(off['off_x_s1_dps'], 3)}, "
+                    f"CPU per delivery × {fmt(off.get('off_x_s1_cpu'), 3)}"
+                    if off.get("off_x_s1_dps") else "")
+                 + ". s1 did not get slower when the first stays near 1 or above and the second "
+                   "near 1 or below; each repeat ran its pair back to back, as today first.")
+        L.append("")
+    if not any(r.get("server_cmd") for r in off_rs):
+        return
+    L.append("<details><summary>c1off command lines (median run)</summary>\n")
+    L.append("```")
+    for r in off_rs:
+        if r.get("server_cmd"):
+            L.append(f"# {variant_title(r)}")
+            L.append(r["server_cmd"])
+            L.append(r["gen_cmd"] or "")
+    L.append("```\n</details>\n")
 
 
 def kern_cell(r: dict) -> str:
@@ -1215,6 +1403,8 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                          f"{fmt(r['host_other_cores'], 2)} |")
         elif scenario == "s1auth":
             auth_table(L, rs)
+        elif scenario == "c1":
+            channels_table(L, rs)
         elif scenario == "z1":
             # Against uWebSockets' shared compressor: above 1 means ringcast is ahead.
             uws = next((x for x in rs if x["variant"] == "uws-deflate" and x.get("deliveries_per_sec")), None)
@@ -1335,6 +1525,8 @@ def write_report(path: Path, meta: dict, rows: list[dict], flags_of: dict[str, s
                 if r.get("restart") and r["restart"].get("cmd"):
                     L.append(r["restart"]["cmd"] + "   # during the run")
         L.append("```\n</details>\n")
+        if scenario == "c1":
+            channels_off_section(L, [r for r in rows if r["scenario"] == "c1off"])
 
     for sc in meta["scenarios"]:
         table(sc)
@@ -1491,6 +1683,35 @@ def rerender(results: Path, a, report: Path | None) -> int:
     return 0
 
 
+def run_c1(runner: "Runner", rep: int, flags_of: dict[str, str], topics_ok: list[str],
+           tools: "Tools") -> None:
+    """One repeat of c1: ringcast with `channels: "path"` and uWebSockets with a topic per
+    path under c1's flags; then c1off: s1 against ringcast as configured today and with
+    `channels: "off"`, back to back. A ringcast whose `--check-config` refuses the setting
+    (a build before channels: "unknown key") is not run with it, and the report says so."""
+    def refused(value: str) -> str:
+        why = runner.channels_refusal(value)
+        return f"channels not supported by this build (`ringcast --check-config`: {why})" \
+            if why else ""
+    why = refused("path")
+    if why:
+        runner.not_run("c1", "ringcast", "ringcast-ch-path", rep, why)
+    else:
+        runner.one("c1", "ringcast", "ringcast-ch-path", rep, flags_of["c1"], channels="path")
+    if "uws-topics" in topics_ok:
+        runner.one("c1", "uws-topics", "uws-topics", rep, flags_of["c1"])
+    else:
+        runner.not_run("c1", "uws-topics", "uws-topics", rep,
+                       tools.notes.get("uws-topics", "not available"))
+    why = refused("off")
+    if why:
+        for v in ("ringcast-ch-absent", "ringcast-ch-off"):
+            runner.not_run("c1off", "ringcast", v, rep, why)
+        return
+    runner.one("c1off", "ringcast", "ringcast-ch-absent", rep, flags_of["c1off"])
+    runner.one("c1off", "ringcast", "ringcast-ch-off", rep, flags_of["c1off"], channels="off")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         prog="bench/run.sh",
@@ -1613,8 +1834,8 @@ def main() -> int:
         log(f"no {tools.bench}: build the ringcast-bench target first")
         return 77 if q else 2
     nofile = raise_nofile()
-    if nofile < 10100 and any(s.startswith("s3") for s in scenarios):
-        log(f"RLIMIT_NOFILE is {nofile}: s3 needs more than 10,000 descriptors")
+    if nofile < 10100 and any(s.startswith("s3") or s == "c1" for s in scenarios):
+        log(f"RLIMIT_NOFILE is {nofile}: s3 and c1 need more than 10,000 descriptors")
     available = tools.prepare(["ringcast"] + peers)
     if "ringcast" not in available:
         log(f"ringcast is not runnable: {tools.notes.get('ringcast')}")
@@ -1636,6 +1857,7 @@ def main() -> int:
     servers = [s for s in ["ringcast"] + peers if s in available]
     deflate_servers = ["ringcast"] + (
         tools.prepare(DEFLATE_SERVERS[1:]) if "z1" in scenarios else [])
+    topics_ok = tools.prepare(["uws-topics"]) if "c1" in scenarios else []
     t_start = time.monotonic()
     meta = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -1683,6 +1905,8 @@ def main() -> int:
                     for on in (False, True):
                         runner.one(sc, "ringcast", f"ringcast-auth-{'on' if on else 'off'}", rep,
                                    flags_of[sc], auth=on)
+                elif sc == "c1":
+                    run_c1(runner, rep, flags_of, topics_ok, tools)
                 elif sc == "scale":
                     for k in ((1, 2) if q else (1, 2, 3)):
                         runner.one(sc, "ringcast", f"ringcast-{k}p", rep, flags_of[sc],
@@ -1718,7 +1942,9 @@ def main() -> int:
     log(f"report: {report}; JSON: {out / 'results.json'}"
         + (f"; chart: {out / 'chart.png'}" if chart_rel else ""))
 
-    failed = [r for r in runner.runs if not r.get("ok")]
+    # A row not run because this build lacks the feature (c1 before channels) is reported,
+    # not a failure.
+    failed = [r for r in runner.runs if not r.get("ok") and not r.get("skipped")]
     # A smoke run is there to show the whole instrument works: a peer it could not make
     # runnable is a failure there (in a full run it is only noted in the report).
     missing = [p for p in peers if p not in available] if q else []
@@ -1736,6 +1962,16 @@ def main() -> int:
         brief["s1auth"] = {"x_deliveries_per_sec": auth_on["auth_x_dps"],
                            "x_us_per_delivery": auth_on.get("auth_x_cpu"),
                            "auth_in_effect": auth_on.get("auth_in_effect")}
+    c1 = {row["variant"]: row for row in rows if row["scenario"] in ("c1", "c1off")}
+    if c1:
+        ch, off = c1.get("ringcast-ch-path") or {}, c1.get("ringcast-ch-off") or {}
+        brief["c1"] = {"channels_supported": not ch.get("skipped"),
+                       "not_run": ch.get("skipped"),
+                       "x_uws_dps": ch.get("x_uws_dps"), "x_uws_cpu": ch.get("x_uws_cpu"),
+                       "uws_deliveries_per_sec": (c1.get("uws-topics") or {}).get(
+                           "deliveries_per_sec"),
+                       "off_x_dps": off.get("off_x_dps"), "off_x_cpu": off.get("off_x_cpu"),
+                       "off_x_s1_dps": off.get("off_x_s1_dps")}
     print(json.dumps(brief))
     return 1 if failed or interrupted or missing else 0
 
