@@ -9,7 +9,9 @@
  * so local broadcast never waits on Redis); a bridge killed mid-flight is restarted on the
  * same cursors and writes those records again. In: the last stream id put into the ring is
  * noted in shm together with the ring head that holds it (shm ResumePoint), so a restarted
- * bridge reads on from exactly there. Copies from replays are dropped by SeenTable.
+ * bridge reads on from exactly there. Copies from replays are dropped by SeenTable. A message
+ * on a channel carries its name both ways, and comes in only when some shard here counts a
+ * subscriber of that channel (shm/channel_hash.hpp).
  *
  * One thread, one poll loop: two Redis connections (a blocking XREAD monopolises one), the
  * eventfd shards write when they publish to a sleeping bridge, the supervisor's channel and
@@ -31,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/inbound.hpp"
 #include "bridge/options.hpp"
 #include "bridge/outbox.hpp"
 #include "bridge/redis_link.hpp"
@@ -92,6 +95,7 @@ struct Counters {
     uint64_t received = 0;     // other nodes' messages put into the ring
     uint64_t duplicates = 0;   // copies from a writer's replay, dropped
     uint64_t own = 0;          // this node's entries, skipped
+    uint64_t unsubscribed = 0;  // entries on a channel nobody here subscribes to, skipped
     uint64_t replayed = 0;     // messages written after a reconnect that waited for it
     uint64_t errors = 0;       // XADDs Redis refused (error replies)
     uint64_t bad_entries = 0;  // stream entries that are not ours to read
@@ -106,6 +110,7 @@ class Bridge {
           seg_(seg),
           producer_(seg, o.member),
           consumer_(seg, o.member),
+          channel_seed_(seg.header().address_seed),
           outbox_(o.buffer_messages, o.drop_newest ? Overflow::DropNewest : Overflow::DropOldest),
           writer_(o.redis_host, o.redis_port, auth),
           reader_(o.redis_host, o.redis_port, auth) {}
@@ -136,6 +141,7 @@ class Bridge {
     shm::Segment& seg_;
     shm::Producer producer_;
     shm::Consumer consumer_;
+    const uint64_t channel_seed_;  // keys the channel-name hash of the segment's ChannelCounts
     Outbox outbox_;
     RedisLink writer_;
     RedisLink reader_;
@@ -214,9 +220,10 @@ void Bridge::consume_rings() {
             std::string_view payload(reinterpret_cast<const char*>(frame) + header, d.length - header);
             // A dropped message never reaches Redis: it no longer counts as awaiting it. Its
             // record is released with the others once nothing older awaits a reply.
-            bool queued = outbox_.push(p, seq, op, payload, [this](uint32_t m, uint64_t, bool was_queued) {
-                if (was_queued) --outstanding_[m];
-            });
+            bool queued = outbox_.push(p, seq, op, payload, consumer_.channel_name(p, d),
+                                       [this](uint32_t m, uint64_t, bool was_queued) {
+                                           if (was_queued) --outstanding_[m];
+                                       });
             if (queued) ++outstanding_[p];
         }
         consumed_[p] = head;
@@ -259,8 +266,8 @@ void Bridge::write_outbox(uint64_t now) {
     while (outbox_.pending() > 0 && outbox_.in_flight() < kWindow && writer_.output_bytes() < kMaxOutputBytes) {
         const OutMessage& m = outbox_.next_pending();
         Origin origin{o_.node_id, o_.epoch, m.member, m.seq};
-        build_xadd(args, o_.stream, o_.maxlen, o_.node_id, origin, m.op, m.payload);
-        writer_.append(XaddArgs::kCount, args.argv, args.len);
+        build_xadd(args, o_.stream, o_.maxlen, o_.node_id, origin, m.op, m.payload, m.channel);
+        writer_.append(args.count, args.argv, args.len);
         outbox_.mark_sent();
         if (replay_quota_ > 0) {
             --replay_quota_;
@@ -306,6 +313,7 @@ void Bridge::read_writer_replies(uint64_t now) {
         }
         --outstanding_[m.member];
         acked_[m.member] = std::max(acked_[m.member], m.seq + 1);
+        outbox_.recycle(std::move(m.channel));
         outbox_.recycle(std::move(m.payload));
         freeReplyObject(r);
         last_reply_ns_ = now;
@@ -419,9 +427,17 @@ bool Bridge::deliver_inbound() {
             last_id_ = m.id;
             continue;
         }
-        const size_t header = proto::frame_header_size(m.payload.size());
-        const uint64_t frame_len = header + m.payload.size();
-        if (frame_len > producer_.max_frame()) {
+        if (!wanted_here(seg_, channel_seed_, m.channel)) {
+            // Nobody here would receive it. Still noted as seen, so that a replayed copy
+            // arriving after somebody subscribed is not delivered out of its turn.
+            if (seen_.first_time(m.origin)) ++n_.unsubscribed;
+            else ++n_.duplicates;
+            last_id_ = m.id;
+            continue;
+        }
+        // The channel's name follows the frame inside the record (shm/layout.hpp).
+        const InboundRecord rec = inbound_record(m);
+        if (rec.bytes() > producer_.max_frame()) {
             if (n_.too_large++ % 1000 == 0) {
                 RC_LOG_WARN("event=bridge_entry_too_large id=%s bytes=%zu slab_bytes=%llu", m.id.text().c_str(),
                             m.payload.size(), static_cast<unsigned long long>(producer_.max_frame()));
@@ -429,7 +445,7 @@ bool Bridge::deliver_inbound() {
             last_id_ = m.id;
             continue;
         }
-        uint8_t* out = producer_.reserve(static_cast<uint32_t>(frame_len));
+        uint8_t* out = producer_.reserve(static_cast<uint32_t>(rec.bytes()));
         if (!out) {
             full = true;
             break;
@@ -439,9 +455,8 @@ bool Bridge::deliver_inbound() {
             last_id_ = m.id;
             continue;
         }
-        proto::encode_frame_header(out, m.op, m.payload.size());
-        std::memcpy(out + header, m.payload.data(), m.payload.size());
-        producer_.commit(static_cast<uint32_t>(frame_len), 0);
+        write_inbound_record(out, m, rec);
+        producer_.commit(static_cast<uint32_t>(rec.frame_len), 0, rec.channel_len);
         ++n_.received;
         last_id_ = m.id;
     }
@@ -584,6 +599,7 @@ void Bridge::send_stats() {
                         {"received", n_.received},
                         {"duplicates", n_.duplicates},
                         {"own_skipped", n_.own},
+                        {"skipped_unsubscribed", n_.unsubscribed},
                         {"replayed", n_.replayed},
                         {"dropped", outbox_.dropped()},
                         {"refused", n_.errors},
@@ -705,8 +721,9 @@ int Bridge::run(int signal_fd) {
     }
     if (held_) freeReplyObject(held_);
     send_stats();
-    RC_LOG_INFO("event=bridge_stopped sent=%llu received=%llu", static_cast<unsigned long long>(n_.sent),
-                static_cast<unsigned long long>(n_.received));
+    RC_LOG_INFO("event=bridge_stopped sent=%llu received=%llu skipped_unsubscribed=%llu",
+                static_cast<unsigned long long>(n_.sent), static_cast<unsigned long long>(n_.received),
+                static_cast<unsigned long long>(n_.unsubscribed));
     return 0;
 }
 

@@ -6,7 +6,8 @@
  * one, and counts it. On a broken connection the in-flight entries become pending again:
  * their fate is unknown, so they are written again (readers drop the copies, see seen.hpp).
  *
- * Payload buffers are recycled, so a steady flow allocates nothing per message.
+ * Payload buffers (and the buffers of channel names too long to live inside a std::string) are
+ * recycled, so a steady flow allocates nothing per message.
  */
 #pragma once
 
@@ -28,6 +29,7 @@ struct OutMessage {
     uint64_t seq = 0;     // its sequence in that ring
     proto::Opcode op = proto::Opcode::Binary;
     std::string payload;
+    std::string channel;  // the record's channel name; empty = none
 };
 
 class Outbox {
@@ -40,6 +42,12 @@ class Outbox {
     // DropOldest, the oldest pending one (was_queued = true), so its ring may move on.
     template <class F>
     bool push(uint32_t member, uint64_t seq, proto::Opcode op, std::string_view payload, F&& on_drop) {
+        return push(member, seq, op, payload, std::string_view{}, on_drop);
+    }
+    // The same, for a message on a channel (an empty name is none).
+    template <class F>
+    bool push(uint32_t member, uint64_t seq, proto::Opcode op, std::string_view payload, std::string_view channel,
+              F&& on_drop) {
         if (pending() >= limit_) {
             ++dropped_;
             if (policy_ == Overflow::DropNewest || pending() == 0) {
@@ -48,7 +56,8 @@ class Outbox {
             }
             OutMessage& victim = q_[in_flight_];
             on_drop(victim.member, victim.seq, true);
-            recycle(std::move(victim.payload));
+            recycle(std::move(victim.channel));
+            recycle(std::move(victim.payload));  // last in, first out: the next payload's
             q_.erase(q_.begin() + static_cast<long>(in_flight_));
         }
         OutMessage m;
@@ -57,6 +66,8 @@ class Outbox {
         m.op = op;
         m.payload = take_buffer();
         m.payload.assign(payload.data(), payload.size());
+        if (channel.size() > kInlineBytes) m.channel = take_buffer();
+        m.channel.assign(channel.data(), channel.size());
         q_.push_back(std::move(m));
         return true;
     }
@@ -78,6 +89,8 @@ class Outbox {
         return m;
     }
     void recycle(std::string&& buffer) {
+        // A string's inline storage is no heap buffer: nothing to keep.
+        if (buffer.capacity() <= kInlineBytes) return;
         if (spare_.size() < kSpareBuffers && buffer.capacity() <= kSpareMaxBytes) {
             buffer.clear();
             spare_.push_back(std::move(buffer));
@@ -90,6 +103,7 @@ class Outbox {
   private:
     static constexpr size_t kSpareBuffers = 4096;
     static constexpr size_t kSpareMaxBytes = 64 * 1024;  // large payloads go back to the heap
+    static inline const size_t kInlineBytes = std::string().capacity();  // short-string storage
 
     std::string take_buffer() {
         if (spare_.empty()) return {};

@@ -71,7 +71,7 @@ DecodedEntry decode_entry(const redisReply* entry) {
         out.error = "fields are not name/value pairs";
         return out;
     }
-    std::optional<std::string_view> node, epoch, member, seq, op, data;
+    std::optional<std::string_view> node, epoch, member, seq, op, data, channel;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply* k = fields->element[i];
         const redisReply* v = fields->element[i + 1];
@@ -86,6 +86,7 @@ DecodedEntry decode_entry(const redisReply* entry) {
                                                 : key == "s" ? &seq
                                                 : key == "o" ? &op
                                                 : key == "d" ? &data
+                                                : key == "ch" ? &channel
                                                              : nullptr;
         if (slot) *slot = view(v);
     }
@@ -105,12 +106,15 @@ DecodedEntry decode_entry(const redisReply* entry) {
     // A text frame with bad UTF-8 would make every client fail the connection (RFC 6455 8.1).
     else if (*op == "t" && !proto::utf8_valid(reinterpret_cast<const uint8_t*>(data->data()), data->size()))
         out.error = "field d of a text message is not valid UTF-8";
+    else if (channel && channel->size() > kMaxChannelBytes)
+        out.error = "field ch (channel) longer than " + std::to_string(kMaxChannelBytes) + " bytes";
     if (!out.error.empty()) return out;
     m.origin.epoch = e;
     m.origin.member = static_cast<uint32_t>(mem);
     m.origin.seq = sq;
     m.op = *op == "t" ? proto::Opcode::Text : proto::Opcode::Binary;
     m.payload = *data;
+    if (channel) m.channel = *channel;  // an empty one is no channel, as channel_len 0 in a ring
     out.message = m;
     return out;
 }
@@ -146,7 +150,7 @@ const redisReply* entries_of(const redisReply* reply, bool xread, std::string* e
 }
 
 void build_xadd(XaddArgs& a, std::string_view stream, uint64_t maxlen, std::string_view node,
-                const Origin& origin, proto::Opcode op, std::string_view payload) {
+                const Origin& origin, proto::Opcode op, std::string_view payload, std::string_view channel) {
     set_arg(a, 0, "XADD");
     set_arg(a, 1, stream);
     set_arg(a, 2, "MAXLEN");
@@ -165,6 +169,12 @@ void build_xadd(XaddArgs& a, std::string_view stream, uint64_t maxlen, std::stri
     set_arg(a, 15, op == proto::Opcode::Text ? "t" : "b");
     set_arg(a, 16, "d");
     set_arg(a, 17, payload);
+    a.count = XaddArgs::kCount;
+    if (!channel.empty()) {
+        set_arg(a, 18, "ch");
+        set_arg(a, 19, channel);
+        a.count = XaddArgs::kMaxCount;
+    }
 }
 
 }  // namespace ringcast::bridge

@@ -3,9 +3,11 @@
 // connection. It goes through a hiredis reader whole, in two pieces cut at the split, and byte
 // by byte; each way must give the same replies. Every reply is then read as an XREAD reply and
 // as an XRANGE reply, and every entry (and every other object in the reply) is decoded. The
-// checks: the shapes entries_of() hands on are the ones it promises, a decoded message's node
-// and payload are views of string objects inside the entry, a decoded entry written again with
-// build_xadd()'s fields decodes to the same message, and every failure names its reason.
+// checks: the shapes entries_of() hands on are the ones it promises, a decoded message's node,
+// payload and channel are views of string objects inside the entry (the channel at most
+// kMaxChannelBytes, empty when the entry has no "ch"), a decoded entry written again with
+// build_xadd()'s fields (with "ch" exactly when it has a channel) decodes to the same message,
+// and every failure names its reason.
 #include <hiredis/hiredis.h>
 
 #include <cstddef>
@@ -123,9 +125,10 @@ std::string bulk(std::string_view s) {
 // Writes the message as an entry whose fields are build_xadd()'s, and decodes that.
 void check_written_again(const StreamMessage& m) {
     XaddArgs a;
-    build_xadd(a, "stream", 1, m.origin.node, m.origin, m.op, m.payload);
-    std::string resp = "*2\r\n" + bulk(m.id.text()) + "*12\r\n";
-    for (int i = 6; i < XaddArgs::kCount; ++i) resp += bulk({a.argv[i], a.len[i]});
+    build_xadd(a, "stream", 1, m.origin.node, m.origin, m.op, m.payload, m.channel);
+    FUZZ_CHECK(a.count == (m.channel.empty() ? XaddArgs::kCount : XaddArgs::kMaxCount));
+    std::string resp = "*2\r\n" + bulk(m.id.text()) + "*" + std::to_string(a.count - 6) + "\r\n";
+    for (int i = 6; i < a.count; ++i) resp += bulk({a.argv[i], a.len[i]});
     Reader reader(redisReaderCreate());
     FUZZ_CHECK(reader);
     FUZZ_CHECK(redisReaderFeed(reader.get(), resp.data(), resp.size()) == REDIS_OK);
@@ -142,6 +145,7 @@ void check_written_again(const StreamMessage& m) {
     FUZZ_CHECK(n.origin.seq == m.origin.seq);
     FUZZ_CHECK(n.op == m.op);
     FUZZ_CHECK(n.payload == m.payload);
+    FUZZ_CHECK(n.channel == m.channel);
 }
 
 // Decodes any object as an entry; checks what a result may look like.
@@ -161,6 +165,8 @@ void check_decode(const redisReply* entry) {
     FUZZ_CHECK(m.op == ringcast::proto::Opcode::Text || m.op == ringcast::proto::Opcode::Binary);
     FUZZ_CHECK(is_field_value(entry, m.origin.node));
     FUZZ_CHECK(is_field_value(entry, m.payload));
+    FUZZ_CHECK(m.channel.size() <= kMaxChannelBytes);
+    if (!m.channel.empty()) FUZZ_CHECK(is_field_value(entry, m.channel));
     check_written_again(m);
 }
 

@@ -303,3 +303,65 @@ TEST_CASE("large buffers are not kept for reuse") {
     CHECK(box.next_pending().payload == "small");
     CHECK(box.next_pending().payload.capacity() < huge.size());
 }
+
+TEST_CASE("a message keeps its channel through the outbox; one without has none") {
+    Outbox box(8, Overflow::DropOldest);
+    Drops drops;
+    const std::string long_name = "rooms/" + std::string(100, 'r');
+    CHECK(box.push(2, 1, Opcode::Text, "on a channel", "news", drops.callback()));
+    CHECK(box.push(2, 2, Opcode::Text, "plain", drops.callback()));
+    const std::string long_payload(200, 'p');
+    CHECK(box.push(2, 3, Opcode::Binary, long_payload, long_name, drops.callback()));
+    CHECK(box.push(2, 4, Opcode::Binary, "empty", "", drops.callback()));
+    CHECK(box.next_pending().channel == "news");
+    while (box.pending() > 0) box.mark_sent();
+    OutMessage a = box.acknowledge();
+    OutMessage b = box.acknowledge();
+    OutMessage c = box.acknowledge();
+    OutMessage d = box.acknowledge();
+    CHECK(a.channel == "news");
+    CHECK(a.payload == "on a channel");
+    CHECK(b.channel.empty());
+    CHECK(c.channel == long_name);
+    CHECK(c.payload == long_payload);
+    CHECK(d.channel.empty());
+    // Both buffers are reused, given back as the bridge does (the name first: the payload's
+    // buffer is taken first, last in first out), so the next message allocates nothing.
+    const char* channel_storage = c.channel.data();
+    const char* payload_storage = c.payload.data();
+    box.recycle(std::move(c.channel));
+    box.recycle(std::move(c.payload));
+    const std::string other = "feeds/" + std::string(60, 'f');
+    box.push(2, 5, Opcode::Text, "x", other, drops.callback());
+    CHECK(box.next_pending().channel == other);
+    CHECK(box.next_pending().payload == "x");
+    CHECK(box.next_pending().channel.data() == channel_storage);
+    CHECK(box.next_pending().payload.data() == payload_storage);
+}
+
+TEST_CASE("short strings are not kept as buffers: a recycled one is no heap storage") {
+    Outbox box(4, Overflow::DropOldest);
+    Drops drops;
+    const std::string big(1000, 'B');
+    box.push(0, 0, Opcode::Binary, big, drops.callback());
+    box.mark_sent();
+    OutMessage m = box.acknowledge();
+    const char* storage = m.payload.data();
+    box.recycle(std::string("tiny"));  // inline storage: ignored
+    box.recycle(std::move(m.payload));
+    box.recycle(std::string());
+    box.push(0, 1, Opcode::Text, "next", drops.callback());
+    CHECK(box.next_pending().payload.data() == storage);
+}
+
+TEST_CASE("DropOldest gives back the victim's channel buffer and its payload buffer to the payload") {
+    Outbox box(1, Overflow::DropOldest);
+    Drops drops;
+    box.push(0, 0, Opcode::Binary, std::string(500, 'x'), std::string(100, 'c'), drops.callback());
+    const char* payload_storage = box.next_pending().payload.data();
+    box.push(0, 1, Opcode::Text, "next", "ch", drops.callback());
+    CHECK(drops.seen == std::vector<Drop>{{0, 0, true}});
+    CHECK(box.next_pending().payload == "next");
+    CHECK(box.next_pending().channel == "ch");
+    CHECK(box.next_pending().payload.data() == payload_storage);
+}

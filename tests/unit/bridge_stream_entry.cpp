@@ -395,6 +395,80 @@ TEST_CASE("an entry with a malformed id is an error without an id") {
     }
 }
 
+// ---- channels ------------------------------------------------------------------------------
+
+TEST_CASE("an entry without ch has no channel, as every entry before channels") {
+    const Reply r = read(entry("1-0", kTextFields));
+    const DecodedEntry d = decode(r);
+    REQUIRE(d.message);
+    CHECK(d.message->channel.empty());
+}
+
+TEST_CASE("ch is the message's channel, a view into the reply, in any position") {
+    Fields last = kTextFields;
+    last.emplace_back("ch", "rooms/42");
+    Fields first = {{"ch", "news/sport"}};
+    for (const auto& f : kTextFields) first.push_back(f);
+    for (const auto& [fields, name] : {std::pair{last, "rooms/42"s}, std::pair{first, "news/sport"s}}) {
+        CAPTURE(name);
+        const Reply r = read(entry("3-1", fields));
+        const DecodedEntry d = decode(r);
+        REQUIRE(d.message);
+        CHECK(d.message->channel == name);
+        CHECK(d.message->channel.data() == value_of(r.get(), "ch")->str);
+        CHECK(d.message->payload == "hello");
+        CHECK(d.message->origin.seq == 41);
+    }
+}
+
+TEST_CASE("a channel name takes any bytes up to 128; an empty one is no channel") {
+    for (std::string name : {"a"s, std::string(kMaxChannelBytes, 'c'), "rooms/\0/x"s, "\xff\x00"s}) {
+        CAPTURE(name.size());
+        Fields fields = kTextFields;
+        fields.emplace_back("ch", name);
+        const Reply r = read(entry("1-0", fields));
+        const DecodedEntry d = decode(r);
+        REQUIRE(d.message);
+        CHECK(d.message->channel == name);
+    }
+    Fields empty = kTextFields;
+    empty.emplace_back("ch", "");
+    const Reply r = read(entry("1-0", empty));
+    const DecodedEntry d = decode(r);
+    REQUIRE(d.message);
+    CHECK(d.message->channel.empty());
+}
+
+TEST_CASE("a channel name longer than 128 bytes is an error naming the field") {
+    REQUIRE(kMaxChannelBytes == 128);
+    Fields fields = kTextFields;
+    fields.emplace_back("ch", std::string(kMaxChannelBytes + 1, 'c'));
+    require_error(decode(read(entry("1-0", fields))), "field ch");
+}
+
+TEST_CASE("ch must be a string like every other field") {
+    std::vector<std::string> flat;
+    for (const auto& [name, value] : kTextFields) {
+        flat.push_back(bulk(name));
+        flat.push_back(bulk(value));
+    }
+    flat.push_back(bulk("ch"));
+    flat.push_back(":5\r\n");
+    require_error(decode(read(array({bulk("1-0"), array_of(flat)}))), "not a string");
+}
+
+TEST_CASE("fields named like ch are not the channel") {
+    Fields fields = kTextFields;
+    fields.emplace_back("c", "x");
+    fields.emplace_back("CH", "y");
+    fields.emplace_back("chan", "z");
+    fields.emplace_back("ch ", "w");
+    const Reply r = read(entry("1-0", fields));
+    const DecodedEntry d = decode(r);
+    REQUIRE(d.message);
+    CHECK(d.message->channel.empty());
+}
+
 // ---- whole replies -------------------------------------------------------------------------
 
 TEST_CASE("an XREAD that timed out (nil) has no entries and no error") {
@@ -536,6 +610,7 @@ TEST_CASE("XADD arguments are the entry's fields after a trimmed, auto-id XADD")
         "XADD", "ringcast", "MAXLEN", "~", "100000", "*", "n", "node-a", "e",
         "3",    "m",        "1",      "s", "99",     "o", "b", "d",      payload};
     REQUIRE(XaddArgs::kCount == 18);
+    REQUIRE(a.count == XaddArgs::kCount);  // no channel: no "ch", as before channels
     for (int i = 0; i < XaddArgs::kCount; ++i) {
         CAPTURE(i);
         CHECK(a.len[i] == expected[static_cast<size_t>(i)].size());
@@ -586,17 +661,38 @@ TEST_CASE("one XaddArgs can be rebuilt for each message") {
     CHECK(arg(a, 17) == "second");
 }
 
+TEST_CASE("XADD with a channel appends ch <name> after the fields of an entry without one") {
+    const std::string channel = "rooms/42";
+    XaddArgs a;
+    build_xadd(a, "ringcast", 100000, "node-a", Origin{"node-a", 3, 1, 99}, Opcode::Text, "hi", channel);
+    REQUIRE(a.count == XaddArgs::kMaxCount);
+    const std::vector<std::string> expected = {"XADD", "ringcast", "MAXLEN", "~", "100000", "*", "n",
+                                               "node-a", "e", "3", "m", "1", "s", "99", "o", "t", "d",
+                                               "hi", "ch", "rooms/42"};
+    REQUIRE(expected.size() == XaddArgs::kMaxCount);
+    for (int i = 0; i < a.count; ++i) {
+        CAPTURE(i);
+        CHECK(arg(a, i) == expected[static_cast<size_t>(i)]);
+    }
+    CHECK(a.argv[19] == channel.data());  // the caller's bytes
+    // Rebuilt without one: back to the old entry.
+    build_xadd(a, "ringcast", 100000, "node-a", Origin{"node-a", 3, 1, 100}, Opcode::Text, "hi");
+    CHECK(a.count == XaddArgs::kCount);
+    build_xadd(a, "ringcast", 100000, "node-a", Origin{"node-a", 3, 1, 101}, Opcode::Text, "hi", "");
+    CHECK(a.count == XaddArgs::kCount);
+}
+
 TEST_CASE("hiredis sends the XADD arguments as bulk strings, NUL bytes included") {
     const std::string payload = "\0bin\0"s;
     XaddArgs a;
     build_xadd(a, "ringcast", 5, "node-a", Origin{"node-a", 1, 2, 3}, Opcode::Binary, payload);
     char* cmd = nullptr;
-    const int n = redisFormatCommandArgv(&cmd, XaddArgs::kCount, a.argv, a.len);
+    const int n = redisFormatCommandArgv(&cmd, a.count, a.argv, a.len);
     REQUIRE(n > 0);
     const std::string formatted(cmd, static_cast<size_t>(n));
     redisFreeCommand(cmd);
     std::vector<std::string> bulks;
-    for (int i = 0; i < XaddArgs::kCount; ++i) bulks.push_back(bulk(arg(a, i)));
+    for (int i = 0; i < a.count; ++i) bulks.push_back(bulk(arg(a, i)));
     CHECK(formatted == array_of(bulks));
 }
 
@@ -607,16 +703,19 @@ TEST_CASE("an entry written with the XADD fields decodes to the same origin, opc
         Origin origin;
         Opcode op;
         std::string payload;
+        std::string channel;
     };
     const std::string node = "node-a:9002";
-    for (const Case& c : {Case{{node, 1, 0, 0}, Opcode::Text, "hello"},
-                          Case{{node, 77, 3, 123456}, Opcode::Binary, binary},
-                          Case{{node, UINT64_MAX, UINT32_MAX, UINT64_MAX}, Opcode::Text, ""}}) {
+    for (const Case& c : {Case{{node, 1, 0, 0}, Opcode::Text, "hello", ""},
+                          Case{{node, 77, 3, 123456}, Opcode::Binary, binary, ""},
+                          Case{{node, UINT64_MAX, UINT32_MAX, UINT64_MAX}, Opcode::Text, "", ""},
+                          Case{{node, 5, 1, 9}, Opcode::Text, "on a channel", "rooms/42"},
+                          Case{{node, 5, 1, 10}, Opcode::Binary, binary, std::string(kMaxChannelBytes, 'z')}}) {
         XaddArgs a;
-        build_xadd(a, "ringcast", 1000, node, c.origin, c.op, c.payload);
-        // The stream stores the field list exactly as XADD gave it: arguments 6 to 17.
+        build_xadd(a, "ringcast", 1000, node, c.origin, c.op, c.payload, c.channel);
+        // The stream stores the field list exactly as XADD gave it: arguments 6 to the last.
         std::vector<std::string> fields;
-        for (int i = 6; i < XaddArgs::kCount; ++i) fields.push_back(bulk(arg(a, i)));
+        for (int i = 6; i < a.count; ++i) fields.push_back(bulk(arg(a, i)));
         const Reply r =
             read(xread("ringcast", {array({bulk("1700000000000-0"), array_of(fields)})}));
         std::string error;
@@ -630,5 +729,6 @@ TEST_CASE("an entry written with the XADD fields decodes to the same origin, opc
         CHECK(d.message->origin.seq == c.origin.seq);
         CHECK(d.message->op == c.op);
         CHECK(d.message->payload == c.payload);
+        CHECK(d.message->channel == c.channel);
     }
 }
