@@ -34,7 +34,7 @@ bool produce(Producer& p, uint64_t seq) {
     if (!buf) return false;
     std::memcpy(buf, &seq, 8);
     for (uint32_t i = 8; i < len; ++i) buf[i] = pattern(seq, i);
-    p.commit(len, static_cast<uint32_t>(seq), static_cast<uint16_t>(seq & 0xFFFF));
+    p.commit(len, static_cast<uint32_t>(seq));  // no channel name
     return true;
 }
 
