@@ -490,7 +490,8 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     per_worker_by(e, s, "ringcast_upgrades_rejected_total",
                   "Upgrade requests refused, by reason: bad_request (400, 405, 426, 431, 505), "
                   "origin (403), auth (401), max_connections and max_connections_per_ip (503), "
-                  "handshake_timeout.",
+                  "handshake_timeout, channel_forbidden (403), max_channels and max_subscribers "
+                  "(503).",
                   "reason", &Totals::upgrades_rejected);
     per_worker_by(e, s, "ringcast_auth_failures_total",
                   "Tokens refused at the upgrade, by error (missing, expired, bad_signature, ...).",
