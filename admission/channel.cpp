@@ -15,6 +15,17 @@ bool name_char(char c) {
     }
 }
 
+// ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1).
+bool is_scheme(std::string_view s) {
+    if (s.empty() || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z'))) return false;
+    for (char c : s) {
+        const bool alnum =
+            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '+' && c != '-' && c != '.') return false;
+    }
+    return true;
+}
+
 // Matches one allow-list claim; `absent` when the claim does not name it.
 bool allowed_by(const nlohmann::json& claim, const char* key, std::string_view channel) {
     if (!claim.is_object()) return true;
@@ -32,12 +43,14 @@ bool allowed_by(const nlohmann::json& claim, const char* key, std::string_view c
 std::variant<std::string, const char*> channel_from_target(std::string_view target) {
     if (target.empty()) return "empty request target";
     if (target.front() != '/') {
-        // absolute-form: scheme://authority/path
+        // absolute-form: scheme://authority/path; the authority ends at the first / ? or #
+        // (RFC 3986 3.2), so "ws://host?a=/b" names the root channel, not "b".
         const size_t scheme = target.find("://");
-        if (scheme == std::string_view::npos) return "request target is not a path";
-        const size_t slash = target.find('/', scheme + 3);
-        if (slash == std::string_view::npos) return std::string();
-        target.remove_prefix(slash);
+        if (scheme == std::string_view::npos || !is_scheme(target.substr(0, scheme)))
+            return "request target is not a path";
+        const size_t end = target.find_first_of("/?#", scheme + 3);
+        if (end == std::string_view::npos || target[end] != '/') return std::string();
+        target.remove_prefix(end);
     }
     const size_t query = target.find_first_of("?#");
     std::string_view path = target.substr(0, query);

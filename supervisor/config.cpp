@@ -65,6 +65,7 @@ constexpr std::array<std::string_view, 2> kOverflowPolicies = {"drop_oldest", "d
 constexpr std::array<std::string_view, 2> kRoles = {"publisher", "listener"};
 constexpr std::array<std::string_view, 2> kListenerSendPolicies = {"close", "drop"};
 constexpr std::array<std::string_view, 2> kRateLimitPolicies = {"close", "drop"};
+constexpr std::array<std::string_view, 2> kChannelModes = {"off", "path"};
 
 constexpr uint64_t kKiB = 1ull << 10, kMiB = 1ull << 20, kGiB = 1ull << 30;
 constexpr uint64_t kFrameHeaderMax = 14;  // 2 + 8 length + 4 mask: the largest frame header
@@ -446,6 +447,22 @@ const Setting<Config> kSettings[] = {
      get_field<&C::handshake_timeout_ms>, "MS",
      "Milliseconds a new socket has to send its complete upgrade request before it is closed, "
      "100..600000. Changes at run time."},
+    {"channels", Type::String, set_word<&C::channels, kChannelModes>,
+     get_word<&C::channels, kChannelModes>, "MODE",
+     "\"off\": every client is in one audience, whatever its path. \"path\": the upgrade's path "
+     "names the channel a client joins (ws://host/rooms/42 joins rooms/42, / the root channel "
+     "\"\"), and a message reaches the other clients of its channel on every worker and, "
+     "through the bridge, on every node (docs/channels.md). Read when a worker starts: a "
+     "reload with a new value restarts the workers."},
+    {"max_channels", Type::Integer, set_unsigned<&C::max_channels, 1, 10000000>,
+     get_field<&C::max_channels>, "N",
+     "Channels one shard holds subscribers of, 1..10000000; an upgrade that would open one more "
+     "on a full shard gets 503. Only with channels \"path\"; read when a worker starts."},
+    {"max_subscribers_per_channel", Type::Integer,
+     set_unsigned<&C::max_subscribers_per_channel, 0, 10000000>,
+     get_field<&C::max_subscribers_per_channel>, "N",
+     "Clients one channel may hold on this node, 0..10000000; past it an upgrade gets 503. "
+     "0 = no limit. Only with channels \"path\"; read when a worker starts."},
 };
 
 const Setting<BridgeConfig> kBridgeSettings[] = {
@@ -951,6 +968,21 @@ void note_admission(const Config& c, ConfigNotes& notes) {
                                  std::to_string(c.max_connections) + "), so it never applies");
 }
 
+// Channel limits set while channels are off: valid, but nothing reads them.
+void note_channels(const Config& c, ConfigNotes& notes) {
+    if (c.channels != "off") return;
+    const Config defaults;
+    for (auto [changed, key] :
+         {std::pair{c.max_channels != defaults.max_channels, "max_channels"},
+          std::pair{c.max_subscribers_per_channel != defaults.max_subscribers_per_channel,
+                    "max_subscribers_per_channel"}}) {
+        if (changed)
+            notes.warnings.push_back(std::string(key) +
+                                     " has no effect while channels is \"off\" (every path is "
+                                     "one audience); set channels to \"path\" to use it");
+    }
+}
+
 std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
                                              const std::string& source, bool note = true) {
     // nlohmann keeps one value of a repeated key silently; a repeated key is a mistake worth
@@ -996,7 +1028,10 @@ std::variant<Config, ConfigError> parse_text(std::string_view text, Config base,
     base.notes = {};  // what reading this text noticed, not what an earlier reading did
     if (auto e = apply_object(doc, base)) return *e;
     if (auto e = check_cross_keys(base)) return *e;
-    if (note) note_admission(base, base.notes);
+    if (note) {
+        note_admission(base, base.notes);
+        note_channels(base, base.notes);
+    }
     return base;
 }
 
@@ -1183,6 +1218,7 @@ std::variant<CommandLine, ConfigError> parse_command_line(int argc, const char* 
     }
     if (auto e = check_cross_keys(line.config)) return *e;
     note_admission(line.config, line.config.notes);
+    note_channels(line.config, line.config.notes);
     return line;
 }
 
@@ -1218,7 +1254,8 @@ std::string usage_text() {
     out += "DESCRIPTION\n";
     wrap(out,
          "Every message a client sends to ws://HOST:PORT/ is delivered, unchanged, to every other "
-         "connected client, in the order its sender sent it. Settings come from their defaults, "
+         "connected client (with channels \"path\": every other client on the same path), in "
+         "the order its sender sent it. Settings come from their defaults, "
          "then the JSON file given with --config, then the flags: a flag overrides the file "
          "wherever it stands on the line. A setting that is unknown, of the wrong type or out of "
          "range stops the start with one line naming the key (or flag) and the reason.",

@@ -123,6 +123,10 @@ struct Config {
     uint32_t max_connections = 0;              // per node; 0 = no limit, <= 10000000
     uint32_t max_connections_per_ip = 0;       // per source address; 0 = no limit
     uint32_t handshake_timeout_ms = 10000;     // 100..600000
+    // Channels (docs/channels.md): read when a worker starts; a reload with a change rolls them.
+    std::string channels = "off";              // "off" (one audience) | "path" (the path names it)
+    uint32_t max_channels = 100000;            // channels one shard holds subscribers of, 1..10000000
+    uint32_t max_subscribers_per_channel = 0;  // per channel on the node; 0 = no limit, <= 10000000
     BridgeConfig bridge;
     CompressionConfig compression;
     AuthConfig auth;

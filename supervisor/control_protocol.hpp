@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,7 @@ inline constexpr size_t kMaxRequestBytes = 64 * 1024;                 // one lin
 inline constexpr std::string_view kStatus = "status";
 inline constexpr std::string_view kWorkers = "workers";
 inline constexpr std::string_view kStats = "stats";
+inline constexpr std::string_view kChannels = "channels";  // + "top": N (default kDefaultTopChannels)
 inline constexpr std::string_view kProbes = "probes";      // + "connections": true for the per-connection list
 inline constexpr std::string_view kRestart = "restart";    // + "worker": index, "all" or "bridge"
 inline constexpr std::string_view kSet = "set";            // + "key" (string), "value" (any JSON)
@@ -39,8 +41,10 @@ inline constexpr const char* kConnections = "connections";
 inline constexpr const char* kWorker = "worker";
 inline constexpr const char* kKey = "key";
 inline constexpr const char* kValue = "value";
+inline constexpr const char* kTop = "top";
 inline constexpr std::string_view kAllWorkers = "all";
 inline constexpr std::string_view kBridge = "bridge";
+inline constexpr uint64_t kDefaultTopChannels = 10;  // channels per top list in `channels`
 
 // ---- requests ---------------------------------------------------------------------------
 
@@ -49,6 +53,13 @@ inline nlohmann::json request(std::string_view command) { return {{kCmd, command
 inline nlohmann::json probes_request(bool connections) {
     nlohmann::json r = request(kProbes);
     if (connections) r[kConnections] = true;
+    return r;
+}
+
+// `top`: how many channels each of the two top lists holds; nullopt = the server's default.
+inline nlohmann::json channels_request(std::optional<uint64_t> top) {
+    nlohmann::json r = request(kChannels);
+    if (top) r[kTop] = *top;
     return r;
 }
 

@@ -1,6 +1,7 @@
 // Renderings of a ClusterSnapshot: control-socket JSON and Prometheus text.
 #include "supervisor/snapshot.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -37,6 +38,8 @@ struct Totals {
     uint64_t token_expired = 0;
     uint64_t listeners = 0;
     uint64_t authenticated = 0;
+    uint64_t channels = 0;  // per shard: a channel on two shards counts twice
+    uint64_t channel_messages = 0;
 
     void add(const ShardSnapshot& s) {
         ++shards;
@@ -63,6 +66,8 @@ struct Totals {
         token_expired += s.token_expired;
         listeners += s.listeners;
         authenticated += s.authenticated;
+        channels += s.channels;
+        channel_messages += s.channel_messages;
     }
     void add(const WorkerSnapshot& w) {
         for (const auto& s : w.shards) add(s);
@@ -115,6 +120,8 @@ json counters_json(const Totals& t) {
         {"token_expired", t.token_expired},
         {"connections_by_role", {{"publisher", t.publishers()}, {"listener", t.listeners}}},
         {"authenticated", t.authenticated},
+        {"channels", t.channels},
+        {"channel_messages", t.channel_messages},
     };
 }
 
@@ -303,6 +310,7 @@ json status_json(const ClusterSnapshot& s) {
              {"max_message_bytes", s.max_message_bytes},
              {"max_buffered_bytes", s.max_buffered_bytes},
              {"hugepages", s.hugepages},
+             {"channels", s.channels},
          }},
         {"workers", std::move(workers)},
         {"shards", std::move(shards)},
@@ -354,7 +362,71 @@ json stats_json(const ClusterSnapshot& s) {
             list.push_back(std::move(entry));
         }
     }
-    return {{"shards", std::move(list)}, {"totals", counters_json(cluster_totals(s))}};
+    return {{"shards", std::move(list)},
+            {"totals", counters_json(cluster_totals(s))},
+            {"channel_top", channel_ranking_json(rank_channels(s, kMetricsTopChannels))}};
+}
+
+ChannelRanking rank_channels(const ClusterSnapshot& s, size_t limit) {
+    std::map<std::string, ChannelFigures> merged;
+    for (const auto& w : s.workers) {
+        for (const auto& sh : w.shards) {
+            for (const auto& c : sh.top_channels) {
+                ChannelFigures& m = merged[c.name];
+                m.name = c.name;
+                m.subscribers += c.subscribers;
+                m.messages += c.messages;
+            }
+        }
+    }
+    std::vector<ChannelFigures> all;
+    all.reserve(merged.size());
+    for (auto& [name, figures] : merged) all.push_back(std::move(figures));
+    // The busiest first; equal figures by the other figure, then by name, so the order is stable.
+    auto top_by = [&](uint64_t ChannelFigures::*first, uint64_t ChannelFigures::*second) {
+        std::vector<ChannelFigures> list = all;
+        std::sort(list.begin(), list.end(), [&](const ChannelFigures& a, const ChannelFigures& b) {
+            if (a.*first != b.*first) return a.*first > b.*first;
+            if (a.*second != b.*second) return a.*second > b.*second;
+            return a.name < b.name;
+        });
+        if (list.size() > limit) list.resize(limit);
+        return list;
+    };
+    return {top_by(&ChannelFigures::subscribers, &ChannelFigures::messages),
+            top_by(&ChannelFigures::messages, &ChannelFigures::subscribers)};
+}
+
+json channel_ranking_json(const ChannelRanking& r) {
+    auto list = [](const std::vector<ChannelFigures>& channels) {
+        json out = json::array();
+        for (const auto& c : channels)
+            out.push_back(
+                {{"channel", c.name}, {"subscribers", c.subscribers}, {"messages", c.messages}});
+        return out;
+    };
+    return {{"by_subscribers", list(r.by_subscribers)}, {"by_messages", list(r.by_messages)}};
+}
+
+json channels_json(const ClusterSnapshot& s, size_t top) {
+    json workers = json::array();
+    for (const auto& w : s.workers) {
+        Totals t;
+        t.add(w);
+        json shards = json::array();
+        for (const auto& sh : w.shards)
+            shards.push_back({{"member", sh.member}, {"channels", sh.channels}});
+        workers.push_back({{"index", w.index},
+                           {"channels", t.channels},
+                           {"channel_messages", t.channel_messages},
+                           {"shards", std::move(shards)}});
+    }
+    const Totals all = cluster_totals(s);
+    return {{"mode", s.channels},
+            {"channels", all.channels},
+            {"channel_messages", all.channel_messages},
+            {"workers", std::move(workers)},
+            {"top", channel_ranking_json(rank_channels(s, top))}};
 }
 
 std::string render_prometheus(const ClusterSnapshot& s) {
@@ -418,7 +490,8 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     per_worker_by(e, s, "ringcast_upgrades_rejected_total",
                   "Upgrade requests refused, by reason: bad_request (400, 405, 426, 431, 505), "
                   "origin (403), auth (401), max_connections and max_connections_per_ip (503), "
-                  "handshake_timeout.",
+                  "handshake_timeout, channel_forbidden (403), max_channels and max_subscribers "
+                  "(503).",
                   "reason", &Totals::upgrades_rejected);
     per_worker_by(e, s, "ringcast_auth_failures_total",
                   "Tokens refused at the upgrade, by error (missing, expired, bad_signature, ...).",
@@ -442,6 +515,24 @@ std::string render_prometheus(const ClusterSnapshot& s) {
     }
     per_worker(e, s, "ringcast_connections_authenticated", "gauge",
                "Open WebSocket connections admitted with a valid token.", &Totals::authenticated);
+
+    per_worker(e, s, "ringcast_channels", "gauge",
+               "Channels with a subscriber, counted per shard: a channel with subscribers on two "
+               "shards counts twice (channels \"path\").",
+               &Totals::channels);
+    per_worker(e, s, "ringcast_channel_messages_total", "counter",
+               "Messages published on a channel (channels \"path\").", &Totals::channel_messages);
+    // Bounded: only the busiest channels are named, never one series per channel.
+    const ChannelRanking top = rank_channels(s, kMetricsTopChannels);
+    e.family("ringcast_channel_top_subscribers", "gauge",
+             "Subscribers on this node of the channels with the most, at most 10, summed over "
+             "the shards whose own top list holds the channel (a lower bound).");
+    for (const auto& c : top.by_subscribers) e.sample({{"channel", c.name}}, c.subscribers);
+    e.family("ringcast_channel_top_messages_total", "counter",
+             "Messages published on this node on the busiest channels, at most 10, summed over "
+             "the shards whose own top list holds the channel, each since the channel appeared "
+             "there (a lower bound).");
+    for (const auto& c : top.by_messages) e.sample({{"channel", c.name}}, c.messages);
 
     e.family("ringcast_protocol_errors_total", "counter",
              "Connections closed for a protocol error, by close code (other = not counted "

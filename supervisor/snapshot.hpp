@@ -6,7 +6,8 @@
  * opens a socket or keeps state, so every rendering is a pure function tested on its own.
  *
  * Labels are per worker (worker="N") and per shard (shard="member"), never per client, so the
- * number of series stays bounded by the topology.
+ * number of series stays bounded by the topology. The one exception is channel="...", given
+ * only to the busiest channels (at most kMetricsTopChannels of each list).
  */
 #pragma once
 
@@ -18,6 +19,16 @@
 #include <vector>
 
 namespace ringcast::supervisor {
+
+// One channel's figures (docs/channels.md): as one shard wrote them in its top lists, or
+// summed over shards.
+struct ChannelFigures {
+    std::string name;          // "" = the root channel
+    uint64_t subscribers = 0;  // gauge
+    uint64_t messages = 0;     // published since the channel appeared (on each shard)
+
+    friend bool operator==(const ChannelFigures&, const ChannelFigures&) = default;
+};
 
 struct ShardSnapshot {
     uint32_t member = 0;  // index in the ring fabric (shm control block)
@@ -48,6 +59,12 @@ struct ShardSnapshot {
     uint64_t token_expired = 0;
     uint64_t listeners = 0;      // gauge: open connections that may not publish
     uint64_t authenticated = 0;  // gauge: open connections admitted with a token
+    // Channels (docs/channels.md).
+    uint64_t channels = 0;          // gauge: channels with a subscriber on this shard
+    uint64_t channel_messages = 0;  // messages published on a channel
+    // The shard's busiest channels, each once (the union of its two top lists); empty when it
+    // has none, or its lists kept changing while they were read.
+    std::vector<ChannelFigures> top_channels;
     uint64_t ring_head = 0;
     uint64_t ring_capacity = 0;
     uint64_t ring_occupancy = 0;  // head - min live cursor
@@ -84,10 +101,31 @@ struct ClusterSnapshot {
     uint64_t max_message_bytes = 0;
     uint64_t max_buffered_bytes = 0;
     bool hugepages = false;  // the segment really is backed by hugepages
+    std::string channels = "off";  // the channels key: "off" | "path"
     uint64_t worker_restarts_total = 0;
     std::vector<WorkerSnapshot> workers;
     BridgeSnapshot bridge;
 };
+
+// Every shard's top channels merged by name (subscribers and messages summed over the shards),
+// the `limit` busiest of each list, ties by name. A shard counts a channel only while it is
+// in that shard's own top list, so a merged figure is a lower bound.
+struct ChannelRanking {
+    std::vector<ChannelFigures> by_subscribers;
+    std::vector<ChannelFigures> by_messages;
+};
+ChannelRanking rank_channels(const ClusterSnapshot& s, size_t limit);
+
+// Channels named in /metrics and the stats JSON, per list.
+inline constexpr size_t kMetricsTopChannels = 10;
+
+// {"by_subscribers": [{"channel", "subscribers", "messages"}...], "by_messages": [...]}
+nlohmann::json channel_ranking_json(const ChannelRanking& r);
+
+// ringcastctl channels: {"mode", "channels" (summed over shards: a channel on two shards
+// counts twice), "channel_messages", "workers": [{"index", "channels", "channel_messages",
+// "shards": [{"member", "channels"}]}], "top": channel_ranking_json(rank_channels(s, top))}
+nlohmann::json channels_json(const ClusterSnapshot& s, size_t top);
 
 // {"version", "uptime_ms", "draining", "config": {...}, "workers": {"total", "running", ...},
 //  "shards", "totals": {counters summed over every shard, "worker_restarts"}}
@@ -100,7 +138,7 @@ nlohmann::json workers_json(const ClusterSnapshot& s);
 
 // {"shards": [{"worker", "member", "cpu", "state", every counter, "protocol_errors_by_code":
 //  {"1002": n, ...}, "ring": {"head", "capacity", "occupancy"}, "heartbeat_age_ms"}],
-//  "totals": {...}}
+//  "totals": {...}, "channel_top": channel_ranking_json(the kMetricsTopChannels busiest)}
 nlohmann::json stats_json(const ClusterSnapshot& s);
 
 // {"enabled", and when enabled: "state", "pid", "restarts", "connected", "buffered", "sent",

@@ -145,18 +145,7 @@ worker::WorkerOptions Supervisor::options_for(const WorkerProcess& w) const {
         o.shards.push_back(worker::ShardOptions{s.member, listeners_[s.member].get(), s.cpu});
     }
     for (const auto& fd : wake_fds_) o.wake_fds.push_back(fd.get());
-    o.settings.batch = config_.batch;
-    o.settings.max_message_bytes = config_.max_message_bytes;
-    o.settings.max_buffered_bytes = config_.max_buffered_bytes;
-    o.settings.ping_interval_ms = config_.ping_interval_ms;
-    o.settings.shutdown_timeout_ms = config_.shutdown_timeout_ms;
-    o.settings.connection_log = config_.connection_log;
-    o.settings.compression = config_.compression.enabled;
-    // Above max_message_bytes no message qualifies; the worker's field is 32-bit.
-    o.settings.compression_min_bytes = static_cast<uint32_t>(
-        std::min<uint64_t>(config_.compression.min_bytes, UINT32_MAX));
-    o.settings.compression_level = config_.compression.level;
-    o.settings.admission = admission_settings(config_);
+    o.settings = worker_settings(config_);
     o.log_level = static_cast<int>(config_.log_level);
     return o;
 }

@@ -14,6 +14,7 @@
 #include "ringcast/version.hpp"
 #include "supervisor/admission_settings.hpp"
 #include "supervisor/backoff.hpp"
+#include "supervisor/channel_top.hpp"
 #include "supervisor/notify.hpp"
 #include "supervisor/supervisor.hpp"
 #include "worker/admission_json.hpp"
@@ -48,6 +49,7 @@ ClusterSnapshot Supervisor::snapshot() {
     s.max_message_bytes = config_.max_message_bytes;
     s.max_buffered_bytes = config_.max_buffered_bytes;
     s.hugepages = segment_ && segment_->hugepages();
+    s.channels = config_.channels;
     for (const auto& w : workers_) {
         s.worker_restarts_total += w.restarts + w.hot_restarts;
         WorkerSnapshot ws;
@@ -99,6 +101,10 @@ ClusterSnapshot Supervisor::snapshot() {
             sh.token_expired = st.token_expired.load(std::memory_order_relaxed);
             sh.listeners = st.listeners.load(std::memory_order_relaxed);
             sh.authenticated = st.authenticated.load(std::memory_order_relaxed);
+            sh.channels = st.channels.load(std::memory_order_relaxed);
+            sh.channel_messages = st.channel_messages.load(std::memory_order_relaxed);
+            // A list that keeps changing while read is left out of this snapshot only.
+            if (auto top = read_channel_top(cb.channel_top)) sh.top_channels = std::move(*top);
             // Pairs with the release in Producer::publish().
             sh.ring_head = segment_->ring(p.member).hdr->head.load(std::memory_order_acquire);
             sh.ring_capacity = config_.ring;
@@ -322,6 +328,20 @@ void Supervisor::on_request(const nlohmann::json& req, ControlClientId id) {
         control_->reply(id, ok_reply(workers_json(snapshot())));
     } else if (cmd == control::kStats) {
         control_->reply(id, ok_reply(stats_json(snapshot())));
+    } else if (cmd == control::kChannels) {
+        // Every shard's lists hold at most kTopChannels each; more could never be filled.
+        const uint64_t most = uint64_t{shm::kTopChannels} * std::max<uint64_t>(1, shard_count_);
+        uint64_t top = control::kDefaultTopChannels;
+        if (req.contains(control::kTop)) {
+            const auto& n = req[control::kTop];
+            if (!n.is_number_unsigned() || n.get<uint64_t>() < 1 || n.get<uint64_t>() > most) {
+                control_->reply(id, error_reply("channels: \"top\" must be an integer between 1 and " +
+                                                std::to_string(most) + ", got " + n.dump()));
+                return;
+            }
+            top = n.get<uint64_t>();
+        }
+        control_->reply(id, ok_reply(channels_json(snapshot(), top)));
     } else if (cmd == control::kProbes && req.value(control::kConnections, false)) {
         if (conn_query_.active) {
             control_->reply(id, error_reply("probes --connections: another listing is in progress"));

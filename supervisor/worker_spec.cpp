@@ -1,13 +1,35 @@
-// WorkerOptions <-> JSON.
+// A worker's settings from the config, and WorkerOptions <-> JSON.
 #include "supervisor/worker_spec.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "supervisor/admission_settings.hpp"
 #include "worker/admission_json.hpp"
 
 namespace ringcast::supervisor {
 
 using nlohmann::json;
+
+worker::Settings worker_settings(const Config& c) {
+    worker::Settings s;
+    s.batch = c.batch;
+    s.max_message_bytes = c.max_message_bytes;
+    s.max_buffered_bytes = c.max_buffered_bytes;
+    s.ping_interval_ms = c.ping_interval_ms;
+    s.shutdown_timeout_ms = c.shutdown_timeout_ms;
+    s.connection_log = c.connection_log;
+    s.compression = c.compression.enabled;
+    // Above max_message_bytes no message qualifies; the worker's field is 32-bit.
+    s.compression_min_bytes =
+        static_cast<uint32_t>(std::min<uint64_t>(c.compression.min_bytes, UINT32_MAX));
+    s.compression_level = c.compression.level;
+    s.admission = admission_settings(c);
+    s.channels = c.channels == "path";
+    s.max_channels = c.max_channels;
+    s.max_subscribers_per_channel = c.max_subscribers_per_channel;
+    return s;
+}
 
 std::string encode_worker_spec(const worker::WorkerOptions& o) {
     json shards = json::array();
@@ -31,6 +53,9 @@ std::string encode_worker_spec(const worker::WorkerOptions& o) {
           {"compression", o.settings.compression},
           {"compression_min_bytes", o.settings.compression_min_bytes},
           {"compression_level", o.settings.compression_level},
+          {"channels", o.settings.channels},
+          {"max_channels", o.settings.max_channels},
+          {"max_subscribers_per_channel", o.settings.max_subscribers_per_channel},
           {"admission", worker::admission_to_json(o.settings.admission)}}},
     };
     return j.dump();
@@ -61,6 +86,10 @@ std::variant<worker::WorkerOptions, std::string> decode_worker_spec(const std::s
         o.settings.compression = st.at("compression").get<bool>();
         o.settings.compression_min_bytes = st.at("compression_min_bytes").get<uint32_t>();
         o.settings.compression_level = st.at("compression_level").get<uint32_t>();
+        o.settings.channels = st.at("channels").get<bool>();
+        o.settings.max_channels = st.at("max_channels").get<uint32_t>();
+        o.settings.max_subscribers_per_channel =
+            st.at("max_subscribers_per_channel").get<uint32_t>();
         auto admission = worker::admission_from_json(st.at("admission"));
         if (auto* err = std::get_if<std::string>(&admission)) return "bad worker spec: " + *err;
         o.settings.admission = std::get<worker::AdmissionSettings>(std::move(admission));

@@ -44,6 +44,9 @@ commands:
   status              version, uptime, configuration summary and cluster totals
   workers             one line per worker process
   stats               one line per shard: counters and ring occupancy
+  channels [--top N]  channels per worker and in all (counted per shard), and the
+                      busiest channels by subscribers and by messages, merged over the
+                      shards (N per list, default 10, at most 16 per shard)
   probes              per shard: loop iterations, completions per iteration, heartbeat,
                       ring occupancy, slab usage, oldest unreleased record
   probes --connections
@@ -111,6 +114,13 @@ Args parse_args(int argc, char** argv) {
             a.socket = arg.substr(9);
         } else if (arg == "--connections") {
             a.words.push_back(arg);  // an argument of `probes`, not a global option
+        } else if (arg == "--top") {  // an argument of `channels`
+            if (i + 1 >= argc) usage_error("--top needs a number");
+            a.words.push_back(arg);
+            a.words.push_back(argv[++i]);
+        } else if (arg.starts_with("--top=")) {
+            a.words.push_back("--top");
+            a.words.push_back(arg.substr(6));
         } else {
             usage_error("unknown option " + arg);
         }
@@ -143,6 +153,15 @@ json build_request(const std::vector<std::string>& words) {
         cmd == control::kProbes || cmd == control::kDrain || cmd == control::kShutdown) {
         want(0, cmd.c_str());
         return control::request(cmd);
+    }
+    if (cmd == control::kChannels) {
+        if (nargs == 0) return control::channels_request(std::nullopt);
+        if (nargs != 2 || words[1] != "--top") usage_error("usage: ringcastctl channels [--top N]");
+        const std::string& n = words[2];
+        if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(n) == 0)
+            usage_error("channels: --top must be a positive number, got '" + n + "'");
+        return control::channels_request(std::stoul(n));
     }
     if (cmd == control::kRestart) {
         want(1, "restart N|all|bridge");
@@ -335,6 +354,38 @@ void print_stats(const json& answer) {
                 rows);
 }
 
+// The root channel has the empty name; a table shows it by what it is.
+std::string channel_cell(const json& name) {
+    return name == json("") ? "(root)" : cell(name);
+}
+
+void print_channels(const json& answer) {
+    std::printf("channels %s (counted per shard: a channel on two shards counts twice)\n",
+                cell(field(answer, "mode")).c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& w : field(answer, "workers").is_array() ? answer["workers"] : json::array())
+        rows.push_back({cell(field(w, "index")), cell(field(w, "channels")),
+                        cell(field(w, "channel_messages"))});
+    rows.push_back({"total", cell(field(answer, "channels")),
+                    cell(field(answer, "channel_messages"))});
+    print_table({"WORKER", "CHANNELS", "MESSAGES"}, rows);
+    const json top = field(answer, "top");
+    for (const auto& [list, title] : {std::pair{"by_subscribers", "by subscribers"},
+                                      std::pair{"by_messages", "by messages"}}) {
+        std::printf("\nbusiest channels %s\n", title);
+        const json entries = field(top, list);
+        if (!entries.is_array() || entries.empty()) {
+            std::puts("(none)");
+            continue;
+        }
+        std::vector<std::vector<std::string>> top_rows;
+        for (const auto& c : entries)
+            top_rows.push_back({channel_cell(field(c, "channel")), cell(field(c, "subscribers")),
+                                cell(field(c, "messages"))});
+        print_table({"CHANNEL", "SUBSCRIBERS", "MESSAGES"}, top_rows);
+    }
+}
+
 std::string duration_text(uint64_t ms) {
     uint64_t s = ms / 1000, d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
     char buf[64];
@@ -519,6 +570,8 @@ void print_human(const std::string& cmd, const json& answer) {
         print_workers(answer);
     } else if (cmd == "stats") {
         print_stats(answer);
+    } else if (cmd == control::kChannels) {
+        print_channels(answer);
     } else if (cmd == "status") {
         print_status(answer);
     } else {

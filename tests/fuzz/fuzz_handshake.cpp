@@ -2,7 +2,9 @@
 // Input: [split hi][split lo][limit][request bytes...]. The request is parsed whole, in two pieces
 // cut at the chosen offset, one byte at a time, and again after reset(); every way must reach the
 // same verdict, and the verdict's response must be well formed. Each piece lives in its own
-// allocation so that ASan sees a read past the end of any piece.
+// allocation so that ASan sees a read past the end of any piece. The target of an accepted
+// request, and the raw input too, go through admission/channel's path rules, whose answer must
+// be a well-formed channel name (or a reason).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -11,7 +13,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "admission/channel.hpp"
 #include "proto/handshake.hpp"
 #include "tests/support/fuzz_check.hpp"
 
@@ -107,6 +111,34 @@ void check_accepted(const Outcome& o, size_t max) {
                    accept + "\r\n\r\n");
 }
 
+// A channel name is at most 128 bytes of segments joined by single slashes: no "//", no '/'
+// at either end, no "." or ".." segment, no '%'. It is its own path's name (one spelling per
+// channel), matches itself and "*", and a reason for none is a non-empty text.
+void check_channel(std::string_view target) {
+    using ringcast::admission::channel_from_target;
+    using ringcast::admission::channel_pattern_matches;
+    const auto verdict = channel_from_target(target);
+    if (const auto* reason = std::get_if<const char*>(&verdict)) {
+        FUZZ_CHECK(*reason != nullptr && **reason != '\0');
+        return;
+    }
+    const std::string& name = std::get<std::string>(verdict);
+    FUZZ_CHECK(name.size() <= ringcast::admission::kMaxChannelName);
+    FUZZ_CHECK(name.find("//") == std::string::npos);
+    FUZZ_CHECK(name.find('%') == std::string::npos);
+    FUZZ_CHECK(name.find_first_of("?# ") == std::string::npos);
+    if (!name.empty()) {
+        FUZZ_CHECK(name.front() != '/' && name.back() != '/');
+        const std::string padded = "/" + name + "/";
+        FUZZ_CHECK(padded.find("/./") == std::string::npos);
+        FUZZ_CHECK(padded.find("/../") == std::string::npos);
+    }
+    const auto again = channel_from_target("/" + name);
+    FUZZ_CHECK(std::holds_alternative<std::string>(again) && std::get<std::string>(again) == name);
+    FUZZ_CHECK(channel_pattern_matches(name, name));
+    FUZZ_CHECK(channel_pattern_matches("*", name));
+}
+
 void check_rejected(const Outcome& o, size_t max) {
     const int s = o.error_status;
     FUZZ_CHECK(s == 400 || s == 405 || s == 426 || s == 431 || s == 505);
@@ -147,6 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_same(whole, parse_split(whole_parser, data, size, cut));
 
     FUZZ_CHECK(whole.consumed <= size);
+    check_channel(std::string_view(reinterpret_cast<const char*>(data), size));
     switch (whole.status) {
         case HandshakeStatus::NeedMore:
             FUZZ_CHECK(whole.consumed == size && (size == 0 || size < max));
@@ -154,6 +187,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
         case HandshakeStatus::Complete:
             check_accepted(whole, max);
+            check_channel(whole.req.target);
             break;
         case HandshakeStatus::Rejected:
             check_rejected(whole, max);

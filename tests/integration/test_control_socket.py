@@ -3,7 +3,12 @@
 
   * the socket file is a socket with mode 0660;
   * every command through `ringcastctl` (tables/summaries, exit 0) and `--json` (one JSON
-    line, "ok": true): status, workers, stats, probes, restart N, set, drain, shutdown;
+    line, "ok": true): status, workers, stats, probes, channels, restart N, set, drain,
+    shutdown;
+  * `channels` (channels off, no channel traffic): mode "off", a row per worker and a total,
+    both top lists empty; `--top 48` (16 per shard) is accepted, `--top 49` refused naming
+    "top" (exit 1), `--top 0` a usage error (exit 2); `set channels path` is refused as not
+    a run-time key;
   * `workers` lists 3 workers (indexes 0..2, state running) whose pids are exactly the
     supervisor's children, in the table and in JSON;
   * `stats` counters move by the right amounts after traffic: 5 clients, 40 messages ->
@@ -106,6 +111,29 @@ async def main():
     _, pj = await h.actl_json(ctl, "probes")
     h.check(pj.get("healthy") is True and pj.get("ready") is True, f"probes --json: {pj}")
     h.log(f"stats, probes: ok (probes healthy={pj['healthy']} ready={pj['ready']})")
+
+    rc, out, err = await h.actl(ctl, "channels")
+    h.check(rc == 0 and out.startswith("channels off "), f"channels: rc={rc} out={out!r} err={err!r}")
+    lines = out.splitlines()
+    h.check(lines[1].split() == ["WORKER", "CHANNELS", "MESSAGES"] and lines[5].startswith("total"),
+            f"channels table: a header, 3 workers and a total:\n{out}")
+    h.check(out.count("(none)") == 2, f"channels without channel traffic should list no busiest channels:\n{out}")
+    _, cj = await h.actl_json(ctl, "channels")
+    h.check(cj["mode"] == "off" and [w["index"] for w in cj["workers"]] == [0, 1, 2]
+            and isinstance(cj["channels"], int) and isinstance(cj["channel_messages"], int)
+            and cj["top"] == {"by_subscribers": [], "by_messages": []}, f"channels --json: {cj}")
+    _, cj = await h.actl_json(ctl, "channels", "--top", "48")
+    h.check(cj.get("ok") is True, f"channels --top 48 (16 per shard, 3 shards): {cj}")
+    rc, out, err = await h.actl(ctl, "channels", "--top", "49")
+    h.check(rc == 1 and "top" in err and "48" in err, f"channels --top 49: rc={rc} err={err!r}")
+    rc, out, err = await h.actl(ctl, "channels", "--top", "0")
+    h.check(rc == 2 and "--top" in err, f"channels --top 0: rc={rc} err={err!r}")
+    rc, out, err = await h.actl(ctl, "set", "channels", "path")
+    h.check(rc == 1 and "channels" in err and "run time" in err, f"set channels path: rc={rc} err={err!r}")
+    _, sj = await h.actl_json(ctl, "stats")
+    h.check(sj["channel_top"] == {"by_subscribers": [], "by_messages": []} and "channels" in sj["totals"],
+            f"stats --json channel figures: {sj.get('channel_top')} {sj['totals']}")
+    h.log("channels: counts per worker, empty top lists, --top bounds, not a run-time key")
 
     # --- counters move after traffic
     clients = await h.ws_connect_many(srv.uri(), N_CLIENTS)

@@ -53,6 +53,9 @@ TEST_SUITE("defaults") {
         CHECK(c.max_connections == 0);
         CHECK(c.max_connections_per_ip == 0);
         CHECK(c.handshake_timeout_ms == 10000);
+        CHECK(c.channels == "off");
+        CHECK(c.max_channels == 100000);
+        CHECK(c.max_subscribers_per_channel == 0);
         CHECK_FALSE(c.auth.required);
         CHECK(c.auth.default_role == "publisher");
         CHECK(c.auth.listener_send == "close");
@@ -238,6 +241,11 @@ TEST_SUITE("ranges") {
              {"100", "600000"},
              {"0", "99", "600001"},
              between + "100 and 600000"},
+            {"max_channels", {"1", "10000000"}, {"0", "10000001"}, between + "1 and 10000000"},
+            {"max_subscribers_per_channel",
+             {"0", "10000000"},
+             {"10000001"},
+             between + "0 and 10000000"},
             {"auth.jwt.leeway_s", {"0", "86400"}, {"86401"}, between + "0 and 86400"},
             {"rate_limit.messages_per_s",
              {"0", "4294967296"},
@@ -317,6 +325,18 @@ TEST_SUITE("words") {
         CHECK(config_of(R"({"restart_mode": "handoff"})").restart_mode == "handoff");
         CHECK(error_of(R"({"restart_mode": "kill"})") ==
               R"(restart_mode: must be one of "handoff", "drain", got "kill")");
+    }
+
+    TEST_CASE("channels accepts off and path, case-sensitively") {
+        CHECK(config_of(R"({"channels": "off"})").channels == "off");
+        CHECK(config_of(R"({"channels": "path"})").channels == "path");
+        CHECK(error_of(R"({"channels": "on"})") ==
+              R"(channels: must be one of "off", "path", got "on")");
+        CHECK(error_of(R"({"channels": "Path"})") ==
+              R"(channels: must be one of "off", "path", got "Path")");
+        CHECK(error_of(R"({"channels": true})") == "channels: must be a string, got boolean");
+        CHECK(error_of(R"({"chanels": "path"})") ==
+              R"(chanels: unknown key (did you mean "channels"?))");
     }
 
     TEST_CASE("control_socket must be a non-empty path that fits a Unix socket address") {
@@ -785,6 +805,25 @@ TEST_SUITE("admission") {
                   .empty());
         CHECK(warnings(R"({"rate_limit": {"messages_per_s": 5, "burst_messages": 10}})").empty());
         CHECK(warnings(R"({"max_connections": 10, "max_connections_per_ip": 10})").empty());
+    }
+
+    TEST_CASE("channel limits while channels are off are warned about, not refused") {
+        auto warnings = [](std::string_view json) { return config_of(json).notes.warnings; };
+        auto w = warnings(R"({"max_channels": 10})");
+        REQUIRE(w.size() == 1);
+        CHECK(w[0].starts_with("max_channels has no effect while channels is \"off\""));
+        w = warnings(R"({"max_subscribers_per_channel": 10})");
+        REQUIRE(w.size() == 1);
+        CHECK(w[0].starts_with("max_subscribers_per_channel has no effect"));
+        CHECK(warnings(R"({"max_channels": 10, "max_subscribers_per_channel": 10})").size() == 2);
+        // With channels, or at their defaults (as --check-config prints them), none.
+        CHECK(warnings(R"({"channels": "path", "max_channels": 10,
+                           "max_subscribers_per_channel": 10})")
+                  .empty());
+        CHECK(warnings(R"({"max_channels": 100000, "max_subscribers_per_channel": 0})").empty());
+        CHECK(accepted(flags({"--max-channels", "10"})).config.notes.warnings.size() == 1);
+        CHECK(accepted(flags({"--max-channels", "10", "--channels", "path"}))
+                  .config.notes.warnings.empty());
     }
 
     TEST_CASE("warnings about admission follow the flags, which are applied after the file") {

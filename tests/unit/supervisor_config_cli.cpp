@@ -95,7 +95,13 @@ TEST_SUITE("command line") {
                                    "--max-connections-per-ip",
                                    "10",
                                    "--handshake-timeout-ms",
-                                   "2000"}))
+                                   "2000",
+                                   "--channels",
+                                   "path",
+                                   "--max-channels",
+                                   "5000",
+                                   "--max-subscribers-per-channel",
+                                   "300"}))
                        .config;
         CHECK(c.listen.port == 9100);
         CHECK(c.worker_processes == 2);
@@ -120,6 +126,9 @@ TEST_SUITE("command line") {
         CHECK(c.max_connections == 1000);
         CHECK(c.max_connections_per_ip == 10);
         CHECK(c.handshake_timeout_ms == 2000);
+        CHECK(c.channels == "path");
+        CHECK(c.max_channels == 5000);
+        CHECK(c.max_subscribers_per_channel == 300);
         CHECK(accepted(flags({"--metrics-listen", ""})).config.metrics_listen == "");
         CHECK(accepted(flags({"--allowed-origins", ""})).config.allowed_origins.empty());
     }
@@ -169,6 +178,12 @@ TEST_SUITE("command line") {
               R"(--allowed-origins[1]: "" is not scheme://host[:port])");
         CHECK(rejected(flags({"--allow-missing-origin", "no"})) ==
               R"(--allow-missing-origin: must be true or false, got "no")");
+        CHECK(rejected(flags({"--channels", "rooms"})) ==
+              R"(--channels: must be one of "off", "path", got "rooms")");
+        CHECK(rejected(flags({"--max-channels", "0"})) ==
+              "--max-channels: must be between 1 and 10000000, got 0");
+        CHECK(rejected(flags({"--max-subscribers-per-channel=-1"})) ==
+              "--max-subscribers-per-channel: must be between 0 and 10000000, got -1");
     }
 
     TEST_CASE("flag syntax errors name the flag") {
@@ -239,7 +254,7 @@ TEST_SUITE("printing") {
     TEST_CASE("to_json prints every key, pretty, and parses back to the same config") {
         std::string text = to_json(Config{});
         auto j = nlohmann::ordered_json::parse(text);
-        CHECK(j.size() == 29);
+        CHECK(j.size() == 32);
         CHECK(j["bridge"].size() == 9);
         CHECK(j["compression"].size() == 3);
         CHECK(j["auth"].size() == 5);
@@ -281,6 +296,9 @@ TEST_SUITE("printing") {
         c.max_connections = 10000000;
         c.max_connections_per_ip = 100;
         c.handshake_timeout_ms = 600000;
+        c.channels = "path";
+        c.max_channels = 64;
+        c.max_subscribers_per_channel = 1000;
         TempFile secret(hmac_secret_text());
         c.auth = {
             true, "listener", "drop", false, {secret.path, "", "chat", "https://id.example", 30}};

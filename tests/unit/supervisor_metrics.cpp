@@ -269,6 +269,8 @@ ShardSnapshot shard(uint32_t member, uint64_t base) {
     s.token_expired = base + 13;
     s.listeners = base / 2;  // of base + 1 connections
     s.authenticated = base / 4;
+    s.channels = base + 14;
+    s.channel_messages = base + 15;
     s.ring_head = 5000 + member;
     s.ring_capacity = 2048;
     s.ring_occupancy = 100 + member;
@@ -286,6 +288,7 @@ ClusterSnapshot cluster() {
     c.max_message_bytes = 16ull << 20;
     c.max_buffered_bytes = 8ull << 20;
     c.hugepages = true;
+    c.channels = "path";
     c.worker_restarts_total = 3;
     WorkerSnapshot w0{0, 100, "running", 2, 1, 0, {shard(0, 0), shard(1, 100)}, "0.1.0"};
     WorkerSnapshot w1{1, 200, "restarting", 4, 2, 0, {shard(2, 1000)}, ""};
@@ -436,7 +439,8 @@ TEST_CASE("status_json summarises the configuration and the totals") {
                               {"slab_bytes", 64ull << 20},
                               {"max_message_bytes", 16ull << 20},
                               {"max_buffered_bytes", 8ull << 20},
-                              {"hugepages", true}});
+                              {"hugepages", true},
+                              {"channels", "path"}});
     CHECK(s["workers"]["total"] == 2);
     CHECK(s["workers"]["running"] == 1);
     CHECK(s["shards"]["total"] == 3);
@@ -499,6 +503,147 @@ TEST_CASE("stats_json gives every shard's counters and ring occupancy") {
     CHECK(totals["rate_limited"] == 11 + 111 + 1011);
     CHECK(totals["connections_by_role"] == json{{"publisher", 1103 - 550}, {"listener", 550}});
     CHECK(totals["authenticated"] == 25 + 250);
+}
+
+// --- channels ------------------------------------------------------------------------------
+
+namespace {
+
+// n channels "c0".."c{n-1}" on one shard: c{i} has n - i subscribers and i * 10 messages.
+std::vector<ChannelFigures> many_channels(size_t n) {
+    std::vector<ChannelFigures> out;
+    for (size_t i = 0; i < n; ++i) out.push_back({"c" + std::to_string(i), n - i, i * 10});
+    return out;
+}
+
+ClusterSnapshot with_top_channels() {
+    ClusterSnapshot c = cluster();
+    c.workers[0].shards[0].top_channels = {{"rooms/1", 5, 100}, {"", 2, 7}, {"news", 1, 900}};
+    c.workers[0].shards[1].top_channels = {{"rooms/1", 3, 50}, {"lobby", 4, 3}};
+    c.workers[1].shards[0].top_channels = {{"rooms/1", 1, 1}, {"news", 6, 100}};
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("channels: a gauge and a counter per worker, summed over its shards") {
+    const Exposition e = validate(render_prometheus(cluster()));
+    CHECK_MESSAGE(e.errors.empty(), errors_of(e));
+    CHECK(e.types.at("ringcast_channels") == "gauge");
+    CHECK(e.types.at("ringcast_channel_messages_total") == "counter");
+    CHECK(e.value("ringcast_channels", {{"worker", "0"}}) == 14 + 114);  // per shard, summed
+    CHECK(e.value("ringcast_channels", {{"worker", "1"}}) == 1014);
+    CHECK(e.value("ringcast_channel_messages_total", {{"worker", "0"}}) == 15 + 115);
+    CHECK(e.count("ringcast_channels") == 2);
+}
+
+TEST_CASE("the busiest channels are merged by name over every shard and worker") {
+    const ChannelRanking r = rank_channels(with_top_channels(), 10);
+    REQUIRE(r.by_subscribers.size() == 4);
+    CHECK(r.by_subscribers[0] == ChannelFigures{"rooms/1", 5 + 3 + 1, 100 + 50 + 1});
+    CHECK(r.by_subscribers[1] == ChannelFigures{"news", 1 + 6, 900 + 100});
+    CHECK(r.by_subscribers[2] == ChannelFigures{"lobby", 4, 3});
+    CHECK(r.by_subscribers[3] == ChannelFigures{"", 2, 7});
+    REQUIRE(r.by_messages.size() == 4);
+    CHECK(r.by_messages[0].name == "news");
+    CHECK(r.by_messages[1].name == "rooms/1");
+    CHECK(r.by_messages[2].name == "");
+    CHECK(r.by_messages[3].name == "lobby");
+    CHECK(rank_channels(cluster(), 10).by_subscribers.empty());  // no channel traffic: empty
+}
+
+TEST_CASE("the ranking is cut at its limit, equal figures ordered by the other, then by name") {
+    ClusterSnapshot c = cluster();
+    c.workers[0].shards[0].top_channels = many_channels(16);
+    c.workers[0].shards[1].top_channels = many_channels(16);
+    c.workers[1].shards[0].top_channels = {{"tie-b", 1, 5}, {"tie-a", 1, 5}, {"tie-c", 1, 6}};
+    const ChannelRanking r = rank_channels(c, 10);
+    REQUIRE(r.by_subscribers.size() == 10);
+    CHECK(r.by_subscribers[0] == ChannelFigures{"c0", 32, 0});
+    CHECK(r.by_subscribers[9] == ChannelFigures{"c9", 14, 180});
+    REQUIRE(r.by_messages.size() == 10);
+    CHECK(r.by_messages[0] == ChannelFigures{"c15", 2, 300});
+    const ChannelRanking all = rank_channels(c, 100);
+    CHECK(all.by_subscribers.size() == 19);
+    // c15 has 2 subscribers; the three ties have 1, tie-c with more messages first.
+    CHECK(all.by_subscribers[16].name == "tie-c");
+    CHECK(all.by_subscribers[17].name == "tie-a");
+    CHECK(all.by_subscribers[18].name == "tie-b");
+    CHECK(rank_channels(c, 0).by_messages.empty());
+}
+
+TEST_CASE("/metrics names at most 10 channels per list, however many the shards report") {
+    ClusterSnapshot c = cluster();
+    c.workers[0].shards[0].top_channels = many_channels(16);
+    c.workers[1].shards[0].top_channels = many_channels(16);
+    for (auto& ch : c.workers[1].shards[0].top_channels) ch.name += "/other";
+    const Exposition e = validate(render_prometheus(c));
+    CHECK_MESSAGE(e.errors.empty(), errors_of(e));
+    CHECK(e.types.at("ringcast_channel_top_subscribers") == "gauge");
+    CHECK(e.types.at("ringcast_channel_top_messages_total") == "counter");
+    CHECK(e.count("ringcast_channel_top_subscribers") == kMetricsTopChannels);
+    CHECK(e.count("ringcast_channel_top_messages_total") == kMetricsTopChannels);
+    CHECK(e.value("ringcast_channel_top_subscribers", {{"channel", "c0"}}) == 16);
+    CHECK(e.value("ringcast_channel_top_messages_total", {{"channel", "c15"}}) == 150);
+}
+
+TEST_CASE("channel names are escaped as label values; the root channel is channel=\"\"") {
+    const Exposition e = validate(render_prometheus(with_top_channels()));
+    CHECK_MESSAGE(e.errors.empty(), errors_of(e));
+    CHECK(e.value("ringcast_channel_top_subscribers", {{"channel", "rooms/1"}}) == 9);
+    CHECK(e.value("ringcast_channel_top_subscribers", {{"channel", ""}}) == 2);
+    CHECK(e.value("ringcast_channel_top_messages_total", {{"channel", "news"}}) == 1000);
+    ClusterSnapshot c = cluster();
+    c.workers[0].shards[0].top_channels = {{"a\"b\\c\nd", 1, 2}};
+    const std::string text = render_prometheus(c);
+    const Exposition odd = validate(text);
+    CHECK_MESSAGE(odd.errors.empty(), errors_of(odd));
+    CHECK(odd.value("ringcast_channel_top_subscribers", {{"channel", "a\"b\\c\nd"}}) == 1);
+    CHECK(text.find(R"(channel="a\"b\\c\nd")") != std::string::npos);
+}
+
+TEST_CASE("without channel traffic the channel families are present and empty") {
+    const std::string text = render_prometheus(ClusterSnapshot{});
+    const Exposition e = validate(text);
+    CHECK_MESSAGE(e.errors.empty(), errors_of(e));
+    CHECK(e.types.count("ringcast_channel_top_subscribers") == 1);
+    CHECK(e.count("ringcast_channel_top_subscribers") == 0);
+    CHECK(e.count("ringcast_channel_top_messages_total") == 0);
+}
+
+TEST_CASE("stats_json counts channels per shard and in all, with the merged top lists") {
+    const json s = stats_json(with_top_channels());
+    CHECK(s["shards"][2]["channels"] == 1014);
+    CHECK(s["shards"][2]["channel_messages"] == 1015);
+    CHECK(s["totals"]["channels"] == 14 + 114 + 1014);
+    CHECK(s["totals"]["channel_messages"] == 15 + 115 + 1015);
+    const json& top = s["channel_top"];
+    REQUIRE(top["by_subscribers"].size() == 4);
+    CHECK(top["by_subscribers"][0] ==
+          json{{"channel", "rooms/1"}, {"subscribers", 9}, {"messages", 151}});
+    CHECK(top["by_messages"][0]["channel"] == "news");
+    CHECK(status_json(with_top_channels())["totals"]["channels"] == 14 + 114 + 1014);
+}
+
+TEST_CASE("channels_json: mode, counts per worker and shard and in all, top N per list") {
+    const json j = channels_json(with_top_channels(), 2);
+    CHECK(j["mode"] == "path");
+    CHECK(j["channels"] == 14 + 114 + 1014);
+    CHECK(j["channel_messages"] == 15 + 115 + 1015);
+    REQUIRE(j["workers"].size() == 2);
+    CHECK(j["workers"][0] == json{{"index", 0},
+                                  {"channels", 128},
+                                  {"channel_messages", 130},
+                                  {"shards",
+                                   {{{"member", 0}, {"channels", 14}},
+                                    {{"member", 1}, {"channels", 114}}}}});
+    CHECK(j["top"]["by_subscribers"].size() == 2);
+    CHECK(j["top"]["by_messages"].size() == 2);
+    CHECK(j["top"]["by_messages"][1]["channel"] == "rooms/1");
+    const json off = channels_json(ClusterSnapshot{}, 10);
+    CHECK(off["mode"] == "off");
+    CHECK(off["channels"] == 0);
+    CHECK(off["top"] == json{{"by_subscribers", json::array()}, {"by_messages", json::array()}});
 }
 
 // --- the HTTP endpoint ---------------------------------------------------------------------

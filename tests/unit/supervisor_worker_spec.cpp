@@ -1,7 +1,8 @@
 /*
  * The specification of the worker's command line (supervisor/worker_spec.hpp) and of what the
  * supervisor tells the workers about admission (supervisor/admission_settings.hpp): a spec
- * round-trips every field, and the config's admission keys become the worker's settings.
+ * round-trips every field, and the config's keys (admission, channels) become the worker's
+ * settings.
  */
 #include <doctest/doctest.h>
 
@@ -28,6 +29,9 @@ worker::WorkerOptions options() {
     o.handoff_fd = 31;
     o.settings.batch = 32;
     o.settings.compression = false;
+    o.settings.channels = true;
+    o.settings.max_channels = 5000;
+    o.settings.max_subscribers_per_channel = 250;
     worker::AdmissionSettings& a = o.settings.admission;
     a.allowed_origins = {"https://app.example.com", "https://*.example.org"};
     a.allow_missing_origin = false;
@@ -62,6 +66,49 @@ TEST_CASE("a worker spec round-trips, admission settings included") {
     CHECK(back.settings.batch == 32);
     CHECK_FALSE(back.settings.compression);
     CHECK(back.settings.admission == o.settings.admission);
+    CHECK(back.settings.channels);
+    CHECK(back.settings.max_channels == 5000);
+    CHECK(back.settings.max_subscribers_per_channel == 250);
+}
+
+TEST_CASE("a spec without the channel settings, or with one mistyped, is refused") {
+    for (const char* key : {"channels", "max_channels", "max_subscribers_per_channel"}) {
+        CAPTURE(key);
+        auto j = nlohmann::json::parse(supervisor::encode_worker_spec(options()));
+        j["settings"][key] = "many";
+        CHECK(std::holds_alternative<std::string>(supervisor::decode_worker_spec(j.dump())));
+        j["settings"].erase(key);
+        auto decoded = supervisor::decode_worker_spec(j.dump());
+        REQUIRE(std::holds_alternative<std::string>(decoded));
+        CHECK(std::get<std::string>(decoded).find(key) != std::string::npos);
+    }
+}
+
+TEST_CASE("the config's channel keys become the worker's settings; off by default") {
+    const worker::Settings off = supervisor::worker_settings(Config{});
+    CHECK_FALSE(off.channels);
+    CHECK(off.max_channels == 100000);
+    CHECK(off.max_subscribers_per_channel == 0);
+    const worker::Settings on = supervisor::worker_settings(config_of(
+        R"({"channels": "path", "max_channels": 64, "max_subscribers_per_channel": 1000})"));
+    CHECK(on.channels);
+    CHECK(on.max_channels == 64);
+    CHECK(on.max_subscribers_per_channel == 1000);
+}
+
+TEST_CASE("worker_settings carries the start-time keys and the admission keys") {
+    Config c = config_of(R"({"batch": 8, "max_message_bytes": 1024, "ping_interval_ms": 0,
+        "connection_log": true, "compression": {"enabled": false, "min_bytes": 128, "level": 9},
+        "max_connections": 12})");
+    const worker::Settings s = supervisor::worker_settings(c);
+    CHECK(s.batch == 8);
+    CHECK(s.max_message_bytes == 1024);
+    CHECK(s.ping_interval_ms == 0);
+    CHECK(s.connection_log);
+    CHECK_FALSE(s.compression);
+    CHECK(s.compression_min_bytes == 128);
+    CHECK(s.compression_level == 9);
+    CHECK(s.admission == supervisor::admission_settings(c));
 }
 
 TEST_CASE("a spec without admission settings, or with a mistyped field, is refused by name") {
